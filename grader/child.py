@@ -1,0 +1,225 @@
+"""The untrusted side of the sandbox: the program that imports a submission and calls it.
+
+The parent runs this file's *source* with ``python -I -c`` inside the sandbox, so it
+must not import anything from ``grader`` (the package may be hidden from the child):
+only the standard library and numpy.
+
+Protocol (see ``grader/wire.py`` for the parent's strict reader). Every message is a
+frame: ``b"GRDR"``, a 4-byte big-endian length, a JSON object of that length, then the
+payloads whose byte lengths the JSON declares. Requests arrive on fd 3, replies leave
+on fd 4; stdin is /dev/null and stdout/stderr go to a capped capture file.
+
+1. parent -> ``{"op": "load", "filename", "source_len", "forbidden"}`` + source bytes
+   child  -> ``{"status": "ready", "names": [...]}`` or ``{"status": "import_error", ...}``
+2. parent -> ``{"op": "call", "id", "function", "hidden", "args": [{"name", "len"}]}``
+   + one ``.npy`` payload per argument
+   child  -> ``{"id", "status": "ok", "shape", "returned", "mutated", "len"}`` + a
+   ``.npy`` payload of little-endian float64, or ``{"id", "status": <fault>, ...}``
+
+Nothing here is trusted by the parent: a submission can rewrite any of it at run time,
+and the only thing that buys it is a wrong answer for its own calls.
+"""
+
+import io
+import json
+import os
+import struct
+import sys
+import time
+import traceback
+
+import numpy as np
+
+MAGIC = b"GRDR"
+IN_FD, OUT_FD = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (3, 4)
+
+
+def read_exact(fd, n):
+    chunks, remaining = [], n
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd):
+    prefix = read_exact(fd, 8)
+    if prefix[:4] != MAGIC:
+        raise EOFError
+    (length,) = struct.unpack(">I", prefix[4:])
+    return json.loads(read_exact(fd, length))
+
+
+def write_frame(fd, header, *payloads):
+    body = json.dumps(header).encode()
+    data = MAGIC + struct.pack(">I", len(body)) + body + b"".join(payloads)
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def encode_float64(arr):
+    """A .npy (version 1.0) image of a C-ordered little-endian float64 array."""
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': " + repr(tuple(arr.shape)) + ", }"
+    header = header.encode("latin1")
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + arr.tobytes()
+
+
+def describe(value):
+    if isinstance(value, np.ndarray):
+        return f"{type(value).__name__} of dtype {value.dtype} and shape {value.shape}"
+    return type(value).__name__
+
+
+def to_float64(value):
+    """Convert a return value to float64, or say in words why it can't be graded."""
+    if value is None:
+        return None, "returned None; expected a numpy array (did you forget `return`?)"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            what = "complex numbers" if value.dtype.kind == "c" else f"dtype {value.dtype}"
+            return None, f"returned an array of {what}; expected an array of real numbers"
+        return np.array(value, dtype="<f8", order="C", subok=False), None
+    if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
+        try:
+            arr = np.array(value, dtype="<f8")
+        except (TypeError, ValueError, OverflowError):
+            return None, f"returned a {type(value).__name__} that is not a rectangular array of real numbers"
+        return np.ascontiguousarray(arr), None
+    return None, f"returned {type(value).__name__}; expected a numpy array"
+
+
+def fault_location(tb, filename):
+    """The deepest frame of the traceback that is in the submission: (line number, text)."""
+    where = None
+    for frame in traceback.extract_tb(tb):
+        if frame.filename == filename:
+            where = {"lineno": frame.lineno, "line": (frame.line or "").strip()[:200]}
+    return where
+
+
+def exception_reply(err, filename):
+    reply = {
+        "status": "exception",
+        "type": type(err).__name__,
+        "message": str(err)[:500],
+        "where": fault_location(err.__traceback__, filename),
+    }
+    if isinstance(err, MemoryError):
+        reply["status"] = "memory"
+    elif isinstance(err, NotImplementedError):
+        reply["status"] = "not_implemented"
+    elif isinstance(err, SystemExit):
+        reply["status"] = "exit"
+        reply["message"] = f"called sys.exit({err.code!r})"[:200]
+    elif isinstance(err, RecursionError):
+        reply["status"] = "recursion"
+    return reply
+
+
+class ForbiddenImportFinder:
+    """Refuses imports the rubric forbids (the parent also checks the source statically)."""
+
+    def __init__(self, forbidden):
+        self.forbidden = set(forbidden)
+        self.attempted = []
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.forbidden:
+            self.attempted.append(name)
+            raise ImportError(f"importing {name} is not allowed in this assignment")
+        return None
+
+
+def load_submission(request, source):
+    filename = request["filename"]
+    finder = ForbiddenImportFinder(request.get("forbidden", []))
+    sys.meta_path.insert(0, finder)
+    module = type(sys)("submission")
+    module.__file__ = filename
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.decode("utf-8", "replace").splitlines(True), filename)
+    try:
+        code = compile(source, filename, "exec")
+        exec(code, module.__dict__)
+    except SyntaxError as err:
+        return None, {
+            "status": "import_error",
+            "type": type(err).__name__,
+            "message": str(err.msg)[:300],
+            "where": {"lineno": err.lineno, "line": (err.text or "").strip()[:200]},
+        }
+    except BaseException as err:  # noqa: BLE001 - anything the import does is the student's fault
+        reply = exception_reply(err, filename)
+        reply["phase_status"] = reply["status"]
+        reply["status"] = "import_error"
+        return None, reply
+    names = sorted(k for k, v in module.__dict__.items() if callable(v) and not k.startswith("__"))
+    return module, {"status": "ready", "names": names}
+
+
+def call_function(module, request, payloads, filename):
+    name = request["function"]
+    func = getattr(module, name, None)
+    if not callable(func):
+        return {"status": "missing"}, b""
+    args = [np.load(io.BytesIO(p), allow_pickle=False) for p in payloads]
+    originals = [a.copy() for a in args]
+    started = time.perf_counter()
+    try:
+        value = func(*args)
+    except BaseException as err:  # noqa: BLE001
+        return exception_reply(err, filename), b""
+    elapsed = time.perf_counter() - started
+    mutated = [
+        spec["name"]
+        for spec, before, after in zip(request["args"], originals, args)
+        if not (after.shape == before.shape and np.array_equal(after, before, equal_nan=True))
+    ]
+    arr, problem = to_float64(value)
+    if problem is not None:
+        return {"status": "bad_return", "message": problem, "returned": describe(value), "mutated": mutated}, b""
+    payload = encode_float64(arr)
+    reply = {
+        "status": "ok",
+        "shape": list(arr.shape),
+        "returned": describe(value),
+        "mutated": mutated,
+        "elapsed": elapsed,
+        "len": len(payload),
+    }
+    return reply, payload
+
+
+def serve():
+    request = read_frame(IN_FD)
+    source = read_exact(IN_FD, request["source_len"])
+    filename = request["filename"]
+    module, reply = load_submission(request, source)
+    write_frame(OUT_FD, reply)
+    if module is None:
+        return
+    while True:
+        request = read_frame(IN_FD)
+        if request.get("op") != "call":
+            return
+        payloads = [read_exact(IN_FD, spec["len"]) for spec in request["args"]]
+        reply, payload = call_function(module, request, payloads, filename)
+        reply["id"] = request["id"]
+        write_frame(OUT_FD, reply, payload)
+
+
+if __name__ == "__main__":
+    try:
+        serve()
+    except EOFError:
+        pass
+    # Skip atexit handlers and buffered-output tricks: the submission gets no last word.
+    os._exit(0)

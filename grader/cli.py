@@ -1,0 +1,100 @@
+"""The ``grade`` command: a thin layer over the library.
+
+    grade SUBMISSION [--rubric R] [-o REPORT.json] [--seed N]
+    grade validate [RUBRIC] [--cases N]
+
+Exit codes: 0 whenever a report was written (whatever the score) or a rubric
+validated; 1 when ``validate`` finds the reference and finite differences disagree;
+2 for usage, file or rubric errors, with one line that says what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.grading import grade_submission
+from grader.report import write_report
+from grader.rubric import load_rubric, resolve_rubric_path
+from grader.table import isolation_warning, render_report
+
+
+class UsageError(GraderError):
+    """Wrong command-line words."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit; the CLI reports and returns 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def grade_parser() -> Parser:
+    parser = Parser(prog="grade", description="Grade a gradient-homework submission in a sandbox.")
+    parser.add_argument("submission", help="the student's .py file")
+    parser.add_argument("--rubric", help="a rubric file, or the name of a bundled rubric (default: the bundled one)")
+    parser.add_argument("-o", "--output", help="where to write the JSON report (default: SUBMISSION_STEM.report.json)")
+    parser.add_argument("--seed", type=int, help="the hidden-case seed (default: derived from the rubric and the file)")
+    parser.add_argument("--quiet", action="store_true", help="print only the total")
+    return parser
+
+
+def validate_parser() -> Parser:
+    parser = Parser(prog="grade validate", description="Check a rubric and its reference against finite differences.")
+    parser.add_argument("rubric", nargs="?", help="a rubric file or bundled name (default: the bundled one)")
+    parser.add_argument("--cases", type=int, default=50, help="cases per equation (default 50)")
+    return parser
+
+
+def run_grade(argv: Sequence[str]) -> int:
+    args = grade_parser().parse_args(argv)
+    if args.seed is not None and args.seed < 0:
+        raise UsageError("grade: --seed must be a non-negative integer")
+    rubric = load_rubric(resolve_rubric_path(args.rubric))
+    report = grade_submission(Path(args.submission), rubric, seed=args.seed)
+    output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
+    write_report(report, output)
+    if args.quiet:
+        print(f"{report.score:g}/{report.max_score:g}")
+    else:
+        print(render_report(report))
+        print(f"\nReport written to {output}")
+    warning = isolation_warning(report)
+    if warning:
+        print(warning, file=sys.stderr)
+    return 0
+
+
+def run_validate(argv: Sequence[str]) -> int:
+    from grader.validation import validate_rubric
+
+    args = validate_parser().parse_args(argv)
+    path = resolve_rubric_path(args.rubric)
+    problems = validate_rubric(path, cases=args.cases)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{path}: the rubric is valid and the reference agrees with finite differences")
+    return 0
+
+
+COMMANDS = {"validate": run_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
+            return COMMANDS[argv[0]](argv[1:])
+        return run_grade(argv)
+    except GraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The grader's one exception tree: faults of the grader or of its configuration.
+
+A student's submission never raises these: its faults are data (see ``CallOutcome``).
+``GraderError`` subclasses carry a one-line message a person can act on; the CLI prints
+it and exits 2.
+"""
+
+
+class GraderError(Exception):
+    """Base class for every error the grader reports about itself or its inputs."""
+
+
+class RubricError(GraderError):
+    """A rubric file is missing, unreadable, or does not match the schema."""
+
+
+class ReferenceModuleError(GraderError):
+    """The reference module cannot be loaded or disagrees with its own rubric."""
+
+
+class SubmissionFileError(GraderError):
+    """The submission path cannot be read (not the submission's content: that is data)."""
+
+
+class SandboxError(GraderError):
+    """The sandbox could not be set up (not a fault of the submission)."""
+
+
+class ProtocolError(GraderError):
+    """The child sent bytes that break the protocol; the sandbox turns this into a call fault."""

@@ -1,0 +1,180 @@
+"""Grading one submission: cases in, sandboxed calls, checks, scores, a Report out.
+
+This is the library function behind ``grade FILE``; the CLI, the Gradescope runner
+and batch grading all call ``grade_submission``.
+
+Order of calls: every equation's visible cases first, then the hidden ones. Output the
+submission prints is shown to the student only up to the first hidden call, so a
+print (or a daemon printing later) can't carry a hidden input into the report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from grader.cases import Case, build_cases, derive_hidden_seed
+from grader.checks import CaseStatus, CheckResult, check_case
+from grader.diagnosis import diagnose
+from grader.errors import SubmissionFileError
+from grader.policy import affected, find_forbidden_imports
+from grader.reference import load_mistakes, load_reference
+from grader.report import Report, SeedInfo
+from grader.rubric import Rubric
+from grader.sandbox import CallOutcome, CallStatus, Limits, Protections, Sandbox
+from grader.scoring import score_equation
+
+MAX_SUBMISSION_BYTES = 2 * 1024 * 1024
+SHOWN_OUTPUT_BYTES = 4000
+
+
+def read_submission(path: Path) -> bytes:
+    """The submission's bytes; an unreadable path is a usage error, not a grade."""
+    try:
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise SubmissionFileError(f"{path}: the file is over {MAX_SUBMISSION_BYTES // 1024 // 1024} MiB")
+        return path.read_bytes()
+    except IsADirectoryError as err:
+        raise SubmissionFileError(f"{path}: is a folder, expected a .py file") from err
+    except OSError as err:
+        raise SubmissionFileError(f"{path}: cannot read the submission ({err.strerror})") from err
+
+
+def limits_for(rubric: Rubric) -> Limits:
+    s = rubric.settings
+    return Limits(
+        time_limit=s.time_limit,
+        import_time_limit=s.import_time_limit,
+        memory_bytes=s.memory_limit_mb * 1024 * 1024,
+        output_bytes=s.output_limit_kb * 1024,
+        processes=s.processes_limit,
+    )
+
+
+def hidden_paths_for(rubric: Rubric) -> list[Path]:
+    """Folders the child must not see: where the rubric, reference and catalog live."""
+    paths = {rubric.path.parent, rubric.reference.parent}
+    if rubric.mistakes_module is not None:
+        paths.add(rubric.mistakes_module.parent)
+    return sorted(paths)
+
+
+def missing_message(function: str, names: tuple[str, ...]) -> str:
+    close = [n for n in names if n.lower() == function.lower()]
+    close += difflib.get_close_matches(function, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close else ""
+    return f"no function named {function!r} in your file{hint}"
+
+
+def run_calls(
+    rubric: Rubric,
+    source: bytes,
+    filename: str,
+    cases: Mapping[str, tuple[Case, ...]],
+    protections: Protections | None,
+) -> tuple[dict[tuple[str, int], CheckResult], Protections, str, bool]:
+    """Run every case in the sandbox; returns the verdicts, protections, shown output and import success."""
+    settings = rubric.settings
+    forbidden = find_forbidden_imports(source, settings.forbidden_imports)
+    order = [
+        (eq, case)
+        for phase in (True, False)
+        for eq in rubric.equations
+        for case in cases[eq.id]
+        if case.visible == phase
+    ]
+    verdicts: dict[tuple[str, int], CheckResult] = {}
+    not_run: dict[str, tuple[CaseStatus, str]] = {}
+    for eq in rubric.equations:
+        rule = affected(forbidden, eq.function)
+        if rule is not None:
+            not_run[eq.id] = (
+                CaseStatus.FORBIDDEN,
+                f"{eq.function} uses `{rule.module}` (line {rule.lineno}), which this assignment does not "
+                "allow: the exercise is to derive the gradient yourself, with numpy",
+            )
+    with Sandbox(
+        source,
+        filename,
+        limits_for(rubric),
+        hidden_paths_for(rubric),
+        settings.forbidden_imports,
+        expected_calls=len(order),
+        protections=protections,
+    ) as sandbox:
+        shown_end = None
+        for eq, case in order:
+            if not case.visible and shown_end is None:
+                shown_end = sandbox.output_offset()
+            if eq.id in not_run:
+                status, message = not_run[eq.id]
+                verdicts[(eq.id, case.index)] = CheckResult(
+                    index=case.index,
+                    visible=case.visible,
+                    status=status,
+                    credit=0.0,
+                    message=message,
+                    expected_shape=case.expected.shape,
+                )
+                continue
+            outcome = sandbox.call(
+                eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, not case.visible
+            )
+            if outcome.status == CallStatus.MISSING:
+                outcome = CallOutcome(
+                    CallStatus.MISSING, message=missing_message(eq.function, sandbox.import_outcome.names)
+                )
+            verdicts[(eq.id, case.index)] = check_case(eq, case, outcome, settings)
+            if outcome.status == CallStatus.TIMEOUT:
+                not_run[eq.id] = (CaseStatus.SKIPPED, f"not run: an earlier case of {eq.function} timed out")
+        if shown_end is None:
+            shown_end = sandbox.output_offset()
+        shown = sandbox.read_output(0, shown_end, SHOWN_OUTPUT_BYTES)
+        imported = sandbox.import_outcome is None or sandbox.import_outcome.ok
+        return verdicts, sandbox.protections, shown, imported
+
+
+def grade_submission(
+    path: str | Path,
+    rubric: Rubric,
+    seed: int | None = None,
+    protections: Protections | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Report:
+    """Grade one file against a rubric. Anything the submission does is data in the Report."""
+    started = time.monotonic()
+    path = Path(path)
+    source = read_submission(path)
+    sha256 = hashlib.sha256(source).hexdigest()
+    hidden_seed = seed if seed is not None else derive_hidden_seed(rubric.seed, sha256)
+    reference = load_reference(rubric)
+    mistakes = load_mistakes(rubric)
+    cases = build_cases(rubric, reference, hidden_seed)
+    prepared = time.monotonic()
+    filename = rubric.submission_filename or path.name
+    verdicts, protections, shown, _ = run_calls(rubric, source, filename, cases, protections)
+    ran = time.monotonic()
+    results = []
+    for eq in rubric.equations:
+        checks = tuple(verdicts[(eq.id, case.index)] for case in cases[eq.id])
+        diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings)
+        results.append(score_equation(eq, checks, rubric.settings, diagnosis))
+    return Report(
+        rubric=rubric,
+        submission_path=str(path),
+        submission_sha256=sha256,
+        equations=tuple(results),
+        cases=cases,
+        seed=SeedInfo(hidden_seed=hidden_seed, source="command line" if seed is not None else "derived"),
+        protections=protections,
+        output=shown,
+        metadata=dict(metadata or {}),
+        timings={
+            "prepare_seconds": round(prepared - started, 4),
+            "run_seconds": round(ran - prepared, 4),
+            "total_seconds": round(time.monotonic() - started, 4),
+        },
+    )

@@ -1,0 +1,168 @@
+"""The grade report: a frozen value, its JSON form, schema validation and an atomic write.
+
+The JSON validates against ``grader/schemas/report.schema.json``. Visible cases carry
+their inputs, expected output and the submission's output; hidden cases carry only
+their verdict, shapes and error measures. Everything but ``timings`` is deterministic
+for a given submission, rubric and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+import grader
+from grader.cases import Case
+from grader.rubric import Rubric, load_schema
+from grader.sandbox import Protections
+from grader.scoring import EquationResult
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SeedInfo:
+    hidden_seed: int
+    source: str  # "derived" (rubric seed + submission sha256) or "command line"
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    rubric: Rubric
+    submission_path: str
+    submission_sha256: str
+    equations: tuple[EquationResult, ...]
+    cases: Mapping[str, tuple[Case, ...]]
+    seed: SeedInfo
+    protections: Protections
+    output: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.equations), 6)
+
+    @property
+    def max_score(self) -> float:
+        return self.rubric.max_score
+
+
+def _array(value: np.ndarray | None):
+    return None if value is None else np.asarray(value, dtype=np.float64).tolist()
+
+
+def case_to_dict(case: Case, check) -> dict:
+    item = {
+        "index": check.index,
+        "visible": check.visible,
+        "status": check.status.value,
+        "credit": check.credit,
+        "message": check.message,
+        "expected_shape": list(check.expected_shape or ()),
+        "got_shape": None if check.got_shape is None else list(check.got_shape),
+        "max_abs_error": check.max_abs_error,
+        "relative_error": check.relative_error,
+        "fd_max_abs_error": check.fd_max_abs_error,
+        "oracle_disagreement": check.oracle_disagreement,
+        "mutated_inputs": list(check.mutated),
+    }
+    if case.visible:
+        item["dims"] = dict(case.dims)
+        item["inputs"] = {name: np.asarray(case.inputs[name]).tolist() for name in case.arg_names}
+        item["expected"] = _array(case.expected)
+        item["got"] = _array(check.value)
+        item["diff"] = list(check.diff)
+    return item
+
+
+def equation_to_dict(result: EquationResult, cases: tuple[Case, ...]) -> dict:
+    eq = result.equation
+    diagnosis = result.diagnosis
+    return {
+        "id": eq.id,
+        "label": eq.label,
+        "function": eq.function,
+        "score": result.score,
+        "max_score": eq.points,
+        "status": result.status.value,
+        "visibility": eq.visibility,
+        "feedback": result.feedback,
+        "diagnosis": None
+        if diagnosis is None
+        else {"kind": diagnosis.kind, "text": diagnosis.text, "mistake_id": diagnosis.mistake_id},
+        "flags": list(result.flags),
+        "cases": [case_to_dict(case, check) for case, check in zip(cases, result.cases)],
+    }
+
+
+def report_to_dict(report: Report) -> dict:
+    rubric = report.rubric
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "assignment": rubric.assignment,
+        "title": rubric.title,
+        "submission": {
+            "path": report.submission_path,
+            "sha256": report.submission_sha256,
+            "metadata": dict(report.metadata),
+        },
+        "score": report.score,
+        "max_score": report.max_score,
+        "equations": [equation_to_dict(r, report.cases[r.equation.id]) for r in report.equations],
+        "flags": sorted({f"{r.equation.id}:{flag}" for r in report.equations for flag in r.flags}),
+        "output": report.output,
+        "grader": {
+            "version": grader.__version__,
+            "rubric": str(rubric.path),
+            "rubric_sha256": rubric.sha256,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "reproduce": {
+            "hidden_seed": report.seed.hidden_seed,
+            "seed_source": report.seed.source,
+            "rubric_seed": rubric.seed,
+            "command": f"grade {report.submission_path} --rubric {rubric.path} --seed {report.seed.hidden_seed}",
+        },
+        "sandbox": report.protections.as_dict(),
+        "timings": dict(report.timings),
+    }
+
+
+def validate_report(document: dict) -> None:
+    """Raise jsonschema.ValidationError if the document does not match the shipped schema."""
+    jsonschema.validate(document, load_schema("report.schema.json"), cls=jsonschema.Draft202012Validator)
+
+
+def write_json_atomic(path: str | Path, document: dict) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it over: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: Report, path: str | Path) -> dict:
+    """Validate and write a report; returns the document written."""
+    document = report_to_dict(report)
+    validate_report(document)
+    write_json_atomic(path, document)
+    return document

@@ -1,0 +1,56 @@
+"""The terminal view of a report: a per-equation table, then feedback for what is not passed."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+from grader.report import Report
+from grader.scoring import EquationStatus
+
+
+def format_points(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_report(report: Report, width: int | None = None) -> str:
+    """A plain-text table a student can read in a terminal; no hidden input is in it."""
+    width = width or min(100, shutil.get_terminal_size((100, 24)).columns)
+    rubric = report.rubric
+    lines = [f"{rubric.title}", f"submission: {report.submission_path} (sha256 {report.submission_sha256[:12]})", ""]
+    rows = [("eq", "function", "score", "status")]
+    for result in report.equations:
+        eq = result.equation
+        rows.append(
+            (eq.id, eq.function, f"{format_points(result.score)}/{format_points(eq.points)}", result.status.value)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(f"Total: {format_points(report.score)}/{format_points(report.max_score)}")
+    notes = [r for r in report.equations if r.status != EquationStatus.PASSED or r.flags]
+    if notes:
+        lines.append("")
+        lines.append("Feedback:")
+        for result in notes:
+            head = f"  {result.equation.label} [{result.equation.function}]"
+            lines.append(head)
+            lines += textwrap.wrap(result.feedback, width=width, initial_indent="    ", subsequent_indent="    ")
+    if report.output.strip():
+        lines.append("")
+        lines.append("Your file printed (import and visible cases only):")
+        shown = report.output.strip().splitlines()[:20]
+        lines += ["    " + line[: width - 4] for line in shown]
+    return "\n".join(lines)
+
+
+def isolation_warning(report: Report) -> str | None:
+    """One line when the run had weaker isolation than a root run would have had."""
+    protections = report.protections
+    if not protections.weaker_than_possible:
+        return None
+    reason = protections.notes[0] if protections.notes else "some protections were unavailable"
+    return f"note: graded with weaker isolation ({reason})"

@@ -1,0 +1,62 @@
+"""``grade validate``: catch an instructor's bug before students see it.
+
+Checks, beyond the schema and cross-references that loading already enforces, that on
+many generated cases the reference agrees with finite differences, that every
+catalogued mistake really differs from the reference somewhere, and that the
+template defines every function the rubric grades.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+from grader.cases import build_cases
+from grader.checks import within
+from grader.diagnosis import evaluate_mistake
+from grader.reference import load_mistakes, load_reference
+from grader.rubric import load_rubric
+
+
+def template_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_bytes())
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
+    """Problems found, one line each; an empty list means the rubric is sound."""
+    rubric = load_rubric(path)
+    reference = load_reference(rubric)
+    mistakes = load_mistakes(rubric)
+    many = dataclasses.replace(rubric, settings=dataclasses.replace(rubric.settings, hidden_cases=max(1, cases)))
+    problems: list[str] = []
+    defined = template_functions(rubric.template)
+    for eq in rubric.equations:
+        if eq.function not in defined:
+            problems.append(f"{rubric.template}: no function {eq.function!r} for {eq.id}")
+    built = build_cases(many, reference, hidden_seed=rubric.seed + 1)
+    for eq in rubric.equations:
+        disagreeing = [
+            c.index
+            for c in built[eq.id]
+            if not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask)
+        ]
+        if disagreeing:
+            problems.append(
+                f"{rubric.path}: {eq.id}: the reference {eq.function} disagrees with finite differences "
+                f"in {len(disagreeing)} of {len(built[eq.id])} cases (first: case {disagreeing[0]})"
+            )
+        for mistake in eq.mistakes:
+            outputs = [(c, evaluate_mistake(mistakes, mistake.function, c)) for c in built[eq.id]]
+            if all(out is None for _, out in outputs):
+                problems.append(f"{rubric.path}: {eq.id}: mistake {mistake.id!r} fails on every case")
+            elif all(
+                out is not None and out.shape == c.expected.shape and within(out, c.expected, rubric.settings.tolerance)
+                for c, out in outputs
+            ):
+                problems.append(
+                    f"{rubric.path}: {eq.id}: mistake {mistake.id!r} gives the right answer on every case, "
+                    "so it can never be told apart"
+                )
+    return problems
