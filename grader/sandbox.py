@@ -335,7 +335,7 @@ class Sandbox:
         started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", CHILD_SOURCE, str(req_read), str(rep_write)],
+                [sys.executable, "-I", "-u", "-c", CHILD_SOURCE, str(req_read), str(rep_write)],
                 stdin=subprocess.DEVNULL,
                 stdout=self.capture,
                 stderr=self.capture,

@@ -1,0 +1,70 @@
+"""The `grade` command in-process: exit codes, the table, the report file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO, write_rubric_copy
+from grader.cli import main
+from grader.report import validate_report
+
+
+def test_grading_prints_a_table_and_writes_a_valid_report(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main([str(REPO / "examples" / "quiz4_submission.py"), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "eq9" in printed and "Total:" in printed and "averaged over the batch" in printed
+    document = json.loads(out.read_text())
+    validate_report(document)
+    assert 0 < document["score"] < document["max_score"]
+
+
+def test_a_missing_submission_is_a_usage_error_with_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read the submission" in err
+
+
+def test_unknown_options_are_usage_errors(capsys):
+    assert main(["--bogus"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_a_bad_rubric_names_the_file_and_key_path(tmp_path, capsys):
+    rubric = write_rubric_copy(tmp_path)
+    rubric.write_text(rubric.read_text().replace("points: 2", "points: two", 1))
+    assert main([str(REPO / "solutions" / "quiz4.py"), "--rubric", str(rubric), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {rubric}: equations[0].points: must be a number"
+
+
+def test_the_seed_option_reproduces_a_grade(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    sub = str(REPO / "examples" / "quiz4_submission.py")
+    assert main([sub, "-o", str(a), "--seed", "12", "--quiet"]) == 0
+    assert main([sub, "-o", str(b), "--seed", "12", "--quiet"]) == 0
+    first, second = json.loads(a.read_text()), json.loads(b.read_text())
+    assert first["reproduce"]["hidden_seed"] == 12 and first["reproduce"]["seed_source"] == "command line"
+    first.pop("timings"), second.pop("timings")
+    assert first == second
+
+
+def test_validate_accepts_the_bundled_rubric(capsys):
+    assert main(["validate", "--cases", "10"]) == 0
+    assert "agrees with finite differences" in capsys.readouterr().out
+
+
+def test_validate_catches_a_reference_that_disagrees_with_finite_differences(tmp_path, capsys):
+    bad = tmp_path / "bad_reference.py"
+    bad.write_text((REPO / "solutions" / "quiz4.py").read_text().replace("return dY @ W.T", "return 2 * dY @ W.T"))
+    rubric = write_rubric_copy(tmp_path)
+    rubric.write_text(rubric.read_text().replace(str(REPO / "solutions" / "quiz4.py"), str(bad)))
+    assert main(["validate", str(rubric), "--cases", "5"]) == 1
+    assert "eq1: the reference grad_X disagrees with finite differences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", ["-3", "x"])
+def test_a_bad_seed_is_a_usage_error(seed, capsys):
+    assert main([str(REPO / "solutions" / "quiz4.py"), "--seed", seed]) == 2

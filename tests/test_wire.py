@@ -1,0 +1,69 @@
+"""The parent's reader accepts only strict float64 .npy payloads and never over-allocates."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from grader.errors import ProtocolError
+from grader.wire import FrameReader, encode_frame
+
+
+def reader_for(data: bytes) -> FrameReader:
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    return FrameReader(read)
+
+
+def npy(arr) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def later() -> float:
+    return time.monotonic() + 2
+
+
+def test_a_float64_array_of_the_expected_size_is_read_back_exactly():
+    arr = np.arange(6, dtype="<f8").reshape(2, 3)
+    data = npy(arr)
+    shape, value = reader_for(data).read_array(len(data), 6, later(), max_skip=1 << 20)
+    assert shape == (2, 3) and np.array_equal(value, arr)
+
+
+def test_an_array_of_another_size_is_recorded_by_shape_and_skipped():
+    data = npy(np.zeros((4, 5)))
+    shape, value = reader_for(data).read_array(len(data), 6, later(), max_skip=1 << 20)
+    assert shape == (4, 5) and value is None
+
+
+@pytest.mark.parametrize("arr", [np.zeros(3, dtype=">f8"), np.zeros(3, dtype="<f4"), np.asfortranarray(np.zeros((2, 3)))])
+def test_anything_but_little_endian_float64_in_c_order_is_refused(arr):
+    data = npy(arr)
+    with pytest.raises(ProtocolError):
+        reader_for(data).read_array(len(data), arr.size, later(), max_skip=1 << 20)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_allocating():
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }"
+    header += b" " * (64 - (10 + len(header) + 1) % 64) + b"\n"
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    with pytest.raises(ProtocolError):
+        reader_for(data).read_array(len(data) + 8 * 10**11, 6, later(), max_skip=1 << 20)
+    with pytest.raises(ProtocolError, match="plausible|carries"):
+        reader_for(data).read_array(len(data) + 48, 6, later(), max_skip=1 << 20)
+
+
+def test_a_frame_without_the_marker_or_with_a_huge_header_is_refused():
+    with pytest.raises(ProtocolError):
+        reader_for(b"XXXX\x00\x00\x00\x02{}").read_header(later())
+    with pytest.raises(ProtocolError):
+        reader_for(b"GRDR" + struct.pack(">I", 1 << 30)).read_header(later())
+    assert reader_for(encode_frame({"a": 1})).read_header(later()) == {"a": 1}
