@@ -53,6 +53,10 @@ CALL_TO_CASE = {
 }
 
 
+# numpy's words for operands whose shapes don't multiply or broadcast
+SHAPE_MISMATCH_MARKERS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The verdict on one case, with what the student (and the instructor) may see."""
@@ -74,9 +78,14 @@ class CheckResult:
     value: np.ndarray | None = None
 
 
+def wrong_entries(got: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
+    """True where |got - expected| > atol + rtol * |expected| (NaN counts as wrong)."""
+    return ~(np.abs(got - expected) <= tol.atol + tol.rtol * np.abs(expected))
+
+
 def within(got: np.ndarray, expected: np.ndarray, tol: Tolerance, mask: np.ndarray | None = None) -> bool:
-    close = np.abs(got - expected) <= tol.atol + tol.rtol * np.abs(expected)
-    return bool(np.all(close if mask is None else close[mask]))
+    wrong = wrong_entries(got, expected, tol)
+    return not bool(np.any(wrong if mask is None else wrong[mask]))
 
 
 def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -91,7 +100,7 @@ def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def first_differences(got: np.ndarray, expected: np.ndarray, tol: Tolerance, limit: int = 3) -> tuple[dict, ...]:
-    wrong = np.argwhere(~(np.abs(got - expected) <= tol.atol + tol.rtol * np.abs(expected)))
+    wrong = np.argwhere(wrong_entries(got, expected, tol))
     return tuple(
         {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
         for idx in wrong[:limit]
@@ -108,7 +117,13 @@ def describe_call_fault(outcome: CallOutcome, function: str, hidden: bool) -> st
         return f"{function} is not implemented yet (it raises NotImplementedError)"
     if status == CallStatus.EXCEPTION:
         text = "" if hidden or not outcome.message else f" ({outcome.message})"
-        return f"{function} raised {outcome.error_type}{text}{at}{code}"
+        lead = ""
+        if any(marker in (outcome.message or "") for marker in SHAPE_MISMATCH_MARKERS):
+            lead = (
+                "; the operands' shapes don't fit together: write down the shape of each factor and check "
+                "which one needs a transpose (the shape convention)"
+            )
+        return f"{function} raised {outcome.error_type}{text}{at}{code}{lead}"
     if status == CallStatus.MEMORY:
         return f"{function} ran out of memory{at}{code}"
     if status == CallStatus.BAD_RETURN:
@@ -117,6 +132,18 @@ def describe_call_fault(outcome: CallOutcome, function: str, hidden: bool) -> st
         text = f": {outcome.message}" if outcome.message else ""
         return f"the file could not be imported, {outcome.error_type}{text}{at}{code}"
     return outcome.message or f"{function} failed ({status.value})"
+
+
+def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -> str:
+    """What a wrong shape suggests: a transposed result, a lost axis, or the wrong rank."""
+    want = case.expected.shape
+    if got is not None and len(want) == 2 and got_shape == want[::-1] and np.allclose(got.T, case.expected):
+        return ": the values are right but transposed"
+    if squeeze_shape(got_shape) == squeeze_shape(want):
+        return ": check which axes have size 1"
+    if len(got_shape) != len(want):
+        return f": expected a {len(want)}-d array"
+    return ""
 
 
 def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: Settings) -> CheckResult:
@@ -135,20 +162,26 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
         return CheckResult(status=status, credit=0.0, message=describe_call_fault(outcome, name, hidden), **common)
     got_shape = tuple(outcome.shape or ())
     want = case.expected.shape
-    if outcome.value is None:
-        hint = ""
-        if squeeze_shape(got_shape) == squeeze_shape(want):
-            hint = ": check which axes have size 1"
-        elif len(got_shape) != len(want):
-            hint = f": expected a {len(want)}-d array"
-        return CheckResult(
-            status=CaseStatus.WRONG_SHAPE,
-            credit=0.0,
-            got_shape=got_shape,
-            message=f"{name} returned shape {got_shape}, expected {want}{hint}",
-            **common,
-        )
     got = outcome.value
+    credit, status, shape_note = 1.0, CaseStatus.PASSED, ""
+    if got_shape != want:
+        squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
+        if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance):
+            got = got.reshape(want)
+            credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
+            shape_note = (
+                f"{name} returned shape {got_shape}, expected {want}: the gradient has the shape of "
+                "the parameter (the shape convention)"
+            )
+        else:
+            return CheckResult(
+                status=CaseStatus.WRONG_SHAPE,
+                credit=0.0,
+                got_shape=got_shape,
+                message=f"{name} returned shape {got_shape}, expected {want}{shape_lead(got, got_shape, case)}",
+                value=got,
+                **common,
+            )
     if not np.all(np.isfinite(got)):
         return CheckResult(
             status=CaseStatus.NOT_FINITE,
@@ -157,28 +190,6 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
             message=f"{name} returned NaN or infinite entries",
             **common,
         )
-    credit, status, shape_note = 1.0, CaseStatus.PASSED, ""
-    if got_shape != want:
-        if squeeze_shape(got_shape) == squeeze_shape(want):
-            got = got.reshape(want)
-            credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
-            shape_note = (
-                f"{name} returned shape {got_shape}, expected {want}: the gradient has the shape of "
-                "the parameter (the shape convention)"
-            )
-        else:
-            transposed = (
-                len(got_shape) == 2 and got_shape == want[::-1] and within(got.T, case.expected, settings.tolerance)
-            )
-            lead = ": the values are right but transposed" if transposed else ""
-            return CheckResult(
-                status=CaseStatus.WRONG_SHAPE,
-                credit=0.0,
-                got_shape=got_shape,
-                message=f"{name} returned shape {got_shape}, expected {want}{lead}",
-                value=got,
-                **common,
-            )
     agrees_ref = within(got, case.expected, settings.tolerance)
     agrees_fd = within(got, case.fd_expected, settings.fd_tolerance, case.fd_mask)
     measures = {
@@ -194,7 +205,10 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
     elif agrees_fd and not agrees_ref_off_kinks:
         disagreement = "matches finite differences but not the reference"
     if agrees_ref and agrees_fd:
-        return CheckResult(status=status, credit=credit, message=shape_note, got_shape=got_shape, **measures, **common)
+        kept = outcome.value if status == CaseStatus.SHAPE_CREDIT else None  # for naming the mistake
+        return CheckResult(
+            status=status, credit=credit, message=shape_note, got_shape=got_shape, value=kept, **measures, **common
+        )
     diff = () if hidden else first_differences(got, case.expected, settings.tolerance)
     message = f"{name} returned wrong values"
     if disagreement:

@@ -16,11 +16,11 @@ from types import ModuleType
 import numpy as np
 
 from grader.cases import Case
-from grader.checks import CaseStatus, CheckResult, within
+from grader.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
 from grader.rubric import Equation, Settings
 from grader.scoring import Diagnosis
 
-VALUE_STATUSES = (CaseStatus.WRONG_VALUES, CaseStatus.WRONG_SHAPE)
+MISTAKE_STATUSES = (CaseStatus.WRONG_VALUES, CaseStatus.WRONG_SHAPE, CaseStatus.SHAPE_CREDIT)
 
 
 def evaluate_mistake(module: ModuleType, function: str, case: Case) -> np.ndarray | None:
@@ -31,17 +31,31 @@ def evaluate_mistake(module: ModuleType, function: str, case: Case) -> np.ndarra
         return None
 
 
+def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings) -> bool:
+    """Does a catalogued wrong answer give what the student returned?
+
+    By value where the parent read the student's array; by shape alone where it
+    did not (an answer larger than expected is never read into memory).
+    """
+    if wrong is None:
+        return False
+    if check.value is None:
+        return check.got_shape is not None and wrong.shape == check.got_shape
+    got = check.value
+    if wrong.shape != got.shape:
+        # A 0-d sum and a (1, 1) one are the same mistake.
+        if wrong.size != got.size or squeeze_shape(wrong.shape) != squeeze_shape(got.shape):
+            return False
+        wrong = wrong.reshape(got.shape)
+    return within(got, wrong, settings.tolerance)
+
+
 def match_mistake(
     equation: Equation, pairs: list[tuple[Case, CheckResult]], module: ModuleType, settings: Settings
 ) -> Diagnosis | None:
+    """The first catalogued mistake that reproduces the student's output on every failed case."""
     for mistake in equation.mistakes:
-        matched = True
-        for case, check in pairs:
-            wrong = evaluate_mistake(module, mistake.function, case)
-            if wrong is None or wrong.shape != check.value.shape or not within(check.value, wrong, settings.tolerance):
-                matched = False
-                break
-        if matched:
+        if all(reproduces(evaluate_mistake(module, mistake.function, case), check, settings) for case, check in pairs):
             return Diagnosis("mistake", f"Likely mistake: {mistake.hint}", mistake.id)
     return None
 
@@ -60,13 +74,19 @@ def constant_factor(pairs: list[tuple[Case, CheckResult]], settings: Settings) -
     return factors
 
 
-def describe_factor(equation: Equation, pairs, factors: list[float], settings: Settings) -> str:
+def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float], settings: Settings) -> str:
+    """Words for got = c * expected: a flipped sign, a 1/batch factor, or a constant."""
+
+    def all_near(values) -> bool:
+        return all(abs(v) < 1e-6 for v in values)
+
     batch = settings.batch_dim
-    if all(abs(c + 1) < 1e-6 for c in factors):
+    sizes = [case.dims.get(batch, 0) for case, _ in pairs] if batch else []
+    if all_near(c + 1 for c in factors):
         return "your answer has the right size but the opposite sign: check the sign of each term"
-    if batch and all(abs(c * case.dims.get(batch, 0) - s) < 1e-6 for c, (case, _) in zip(factors, pairs) for s in (1,)):
+    if sizes and all_near(c * n - 1 for c, n in zip(factors, sizes)):
         return f"your answer is the right one divided by the batch size {batch}: check whether you averaged where the equation sums"
-    if batch and all(abs(c * case.dims.get(batch, 0) + 1) < 1e-6 for c, (case, _) in zip(factors, pairs)):
+    if sizes and all_near(c * n + 1 for c, n in zip(factors, sizes)):
         return f"your answer is the right one divided by -{batch}: check the sign, and whether you averaged where the equation sums"
     if max(factors) - min(factors) < 1e-6:
         return f"your answer is off by a constant factor of {factors[0]:.4g}: check for an extra scale factor"
@@ -74,53 +94,37 @@ def describe_factor(equation: Equation, pairs, factors: list[float], settings: S
 
 
 def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], settings: Settings) -> str | None:
-    """Words for where the wrong entries sit, when they share a pattern across cases."""
-    masks = []
-    for case, check in pairs:
-        if check.value.shape != case.expected.shape:
-            return None
-        masks.append(
-            (
-                case,
-                ~(
-                    np.abs(check.value - case.expected)
-                    <= settings.tolerance.atol + settings.tolerance.rtol * np.abs(case.expected)
-                ),
-            )
-        )
+    """Words for where the wrong entries sit, when they share a pattern in every failed case."""
+    masks = [(case, wrong_entries(check.value, case.expected, settings.tolerance)) for case, check in pairs]
     fd = equation.finite_difference
     if fd.kink_input is not None:
-        on_kink = [(case.inputs[fd.kink_input] == fd.kink_at) for case, _ in masks]
+        on_kink = [case.inputs[fd.kink_input] == fd.kink_at for case, _ in masks]
         if all(k.shape == m.shape and not np.any(m & ~k) for k, (_, m) in zip(on_kink, masks)):
             return (
                 f"only the entries where {fd.kink_input} is exactly {fd.kink_at:g} are wrong: check which side "
                 "of the kink your condition puts them on"
             )
-    labels = [spec for spec in equation.inputs if spec.kind == "labels"]
+    labels = [spec.name for spec in equation.inputs if spec.kind == "labels"]
     if labels:
-        name = labels[0].name
-        at_label = []
-        for case, mask in masks:
-            y = case.inputs[name]
-            marker = np.zeros(mask.shape, dtype=bool)
-            if mask.ndim == 2 and y.ndim == 1 and len(y) == mask.shape[0] and (y < mask.shape[1]).all():
-                marker[np.arange(len(y)), y] = True
-            at_label.append(marker)
+        at_label = [label_marker(case.inputs[labels[0]], mask.shape) for case, mask in masks]
         if all(not np.any(m & ~t) for t, (_, m) in zip(at_label, masks)):
-            return f"only the entries at each row's true class (given by {name}) are wrong: check what happens at the label"
+            return f"only the entries at each row's true class (given by {labels[0]}) are wrong: check what happens at the label"
         if all(not np.any(m & t) for t, (_, m) in zip(at_label, masks)):
-            return f"the entries at each row's true class (given by {name}) are right but others are wrong"
+            return f"the entries at each row's true class (given by {labels[0]}) are right but others are wrong"
     if all(m.ndim == 2 for _, m in masks):
-        rows = all(
-            not m.all(axis=1).any() and m.any(axis=1).sum() < m.shape[0] and not (m.any(axis=1) & ~m.all(axis=1)).any()
-            for _, m in masks
-        )
-        if rows:
-            return "only some rows are wrong, and those entirely"
-        cols = all(m.any(axis=0).sum() < m.shape[1] for _, m in masks)
-        if cols:
+        if all(m.any(axis=1).sum() < m.shape[0] for _, m in masks):
+            return "only some rows are wrong: check the indexing along the first axis"
+        if all(m.any(axis=0).sum() < m.shape[1] for _, m in masks):
             return "only some columns are wrong: check the indexing along the second axis"
     return None
+
+
+def label_marker(y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """True at (i, y_i) of an (N, C) array: each row's labelled entry."""
+    marker = np.zeros(shape, dtype=bool)
+    if len(shape) == 2 and y.ndim == 1 and len(y) == shape[0] and ((0 <= y) & (y < shape[1])).all():
+        marker[np.arange(len(y)), y] = True
+    return marker
 
 
 def diagnose(
@@ -130,27 +134,21 @@ def diagnose(
     mistakes: ModuleType | None,
     settings: Settings,
 ) -> Diagnosis | None:
-    """A named mistake or a lead for an equation with wrong answers; None when there is nothing to say."""
-    pairs = [
-        (case, check)
-        for case, check in zip(cases, checks)
-        if check.status in VALUE_STATUSES and check.value is not None
-    ]
+    """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add."""
+    pairs = [(case, check) for case, check in zip(cases, checks) if check.status in MISTAKE_STATUSES]
     if not pairs:
         return None
     if mistakes is not None:
         named = match_mistake(equation, pairs, mistakes, settings)
         if named is not None:
             return named
-    if any(check.status == CaseStatus.WRONG_SHAPE for _, check in pairs):
+    if any(check.status != CaseStatus.WRONG_VALUES for _, check in pairs):
         return None  # the shape message already says what to check
     factors = constant_factor(pairs, settings)
     if factors is not None:
-        return Diagnosis("lead", f"Lead: {describe_factor(equation, pairs, factors, settings)} (see {equation.label}).")
-    where = where_wrong(equation, pairs, settings)
-    if where is not None:
-        return Diagnosis("lead", f"Lead: {where} (see {equation.label}).")
-    return Diagnosis(
-        "lead",
-        f"Lead: the values differ from {equation.label} in a way without a simple pattern; recheck each step of the derivation.",
-    )
+        lead = describe_factor(pairs, factors, settings)
+    else:
+        lead = where_wrong(equation, pairs, settings) or (
+            "the values differ in a way without a simple pattern; recheck each step of the derivation"
+        )
+    return Diagnosis("lead", f"Lead: {lead} (see {equation.label}).")

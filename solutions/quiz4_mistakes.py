@@ -217,6 +217,11 @@ def grad_Z_relu_of_upstream(dH, Z):
     return np.where(Z > 0, np.maximum(dH, 0.0), 0.0)
 
 
+def grad_Z_times_relu(dH, Z):
+    """You multiplied dL/dH by ReLU(Z) itself; eq. (13) multiplies by ReLU's derivative, the 0/1 mask of Z_{i,j} > 0."""
+    return dH * np.maximum(Z, 0.0)
+
+
 def grad_Z_sign(dH, Z):
     """Your sign is flipped: eq. (13) keeps +[dL/dH]_{i,j} where Z_{i,j} > 0, so check for a stray minus sign."""
     return -np.where(Z > 0, dH, 0.0)

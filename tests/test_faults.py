@@ -22,7 +22,9 @@ def with_grad_s(body: str) -> str:
     """The reference with grad_S replaced by a hostile or broken body."""
     replaced = CORRECT.replace(
         'def grad_S(P, y):\n    """Eq. (9): dL/dS = P with 1 subtracted at each row\'s true class, shape (N, C)."""\n',
-        "def grad_S(P, y):\n" + textwrap.indent(textwrap.dedent(body), "    ") + "\n    return _unused(P, y)\n\n\ndef _unused(P, y):\n",
+        "def grad_S(P, y):\n"
+        + textwrap.indent(textwrap.dedent(body), "    ")
+        + "\n    return _unused(P, y)\n\n\ndef _unused(P, y):\n",
     )
     assert replaced != CORRECT
     return replaced

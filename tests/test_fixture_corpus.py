@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -30,6 +28,7 @@ def test_the_corpus_has_enough_correct_and_buggy_submissions():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_gets_its_expected_outcome(name, quiz4, quiz4_fast):
+    catalog = {eq.id: {m.id for m in eq.mistakes} for eq in quiz4.equations}
     entry = EXPECTED[name] or {}
     rubric = quiz4_fast if "timeout" in entry.values() else quiz4
     report, document = grade(CORPUS / name, rubric)
@@ -41,6 +40,11 @@ def test_fixture_gets_its_expected_outcome(name, quiz4, quiz4_fast):
         else:
             assert eq["score"] < eq["max_score"]
             assert eq["feedback"], "a lost point always comes with feedback"
+        named = entry.get("mistake", {}).get(eq_id)
+        if named in catalog[eq_id] and eq["status"] != "error":
+            assert (eq["diagnosis"] or {}).get("mistake_id") == named, eq["feedback"]
+        if named == "transpose" and eq["status"] == "error":
+            assert "needs a transpose" in eq["feedback"]
         if entry.get(eq_id) == "shape_credit":
             assert {c["status"] for c in eq["cases"]} == {"shape_credit"}
             assert "shape convention" in eq["feedback"]

@@ -31,13 +31,29 @@ def broken(tmp_path, edit) -> str:
         (lambda d: d["equations"][0].pop("function"), "equations[0].function: is required"),
         (lambda d: d["equations"][1].update(visibility="secret"), "equations[1].visibility: must be one of"),
         (lambda d: d["settings"].update(time_limt=3), "settings.time_limt: is not a known key"),
-        (lambda d: d["equations"][0].update(args=["dY", "Q"]), "equations[0].args: 'Q' is not one of this equation's inputs"),
-        (lambda d: d["equations"][2]["inputs"]["H"].update(shape=["N", "K"]), "equations[2].inputs.H: dimension 'K' has no range"),
+        (
+            lambda d: d["equations"][0].update(args=["dY", "Q"]),
+            "equations[0].args: 'Q' is not one of this equation's inputs",
+        ),
+        (
+            lambda d: d["equations"][2]["inputs"]["H"].update(shape=["N", "K"]),
+            "equations[2].inputs.H: dimension 'K' has no range",
+        ),
         (lambda d: d["settings"]["dims"].update(N=[9, 2]), "settings.dims.N: the range [9, 2] is empty"),
         (lambda d: d["equations"][4].update(id="eq1"), "equations[4].id: 'eq1' is used twice"),
         (lambda d: d.update(reference="/nonexistent/ref.py"), "reference: no file at /nonexistent/ref.py"),
     ],
-    ids=["type", "required", "enum", "unknown-key", "unknown-arg", "unknown-dim", "empty-range", "duplicate-id", "missing-file"],
+    ids=[
+        "type",
+        "required",
+        "enum",
+        "unknown-key",
+        "unknown-arg",
+        "unknown-dim",
+        "empty-range",
+        "duplicate-id",
+        "missing-file",
+    ],
 )
 def test_a_rubric_error_names_the_key_path(tmp_path, edit, expected):
     assert broken(tmp_path, edit).startswith(expected)

@@ -44,7 +44,9 @@ def test_an_array_of_another_size_is_recorded_by_shape_and_skipped():
     assert shape == (4, 5) and value is None
 
 
-@pytest.mark.parametrize("arr", [np.zeros(3, dtype=">f8"), np.zeros(3, dtype="<f4"), np.asfortranarray(np.zeros((2, 3)))])
+@pytest.mark.parametrize(
+    "arr", [np.zeros(3, dtype=">f8"), np.zeros(3, dtype="<f4"), np.asfortranarray(np.zeros((2, 3)))]
+)
 def test_anything_but_little_endian_float64_in_c_order_is_refused(arr):
     data = npy(arr)
     with pytest.raises(ProtocolError):

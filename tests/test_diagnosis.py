@@ -1,0 +1,84 @@
+"""Feedback names the mistake: every catalogued mistake is recognised on its own, and nothing else is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import FIXTURES, REPO, grade
+from grader.rubric import load_rubric
+
+RUBRIC = load_rubric(REPO / "rubrics" / "quiz4.yaml")
+CATALOG = [(eq, mistake) for eq in RUBRIC.equations for mistake in eq.mistakes]
+REFERENCE = (REPO / "solutions" / "quiz4.py").read_text()
+MISTAKES = (REPO / "solutions" / "quiz4_mistakes.py").read_text()
+EXPECTED = yaml.safe_load((FIXTURES / "quiz4" / "expected.yaml").read_text())
+
+
+def making_only(tmp_path: Path, function: str, mistake_function: str) -> Path:
+    """A submission that is the reference except that `function` makes one catalogued mistake."""
+    path = tmp_path / "quiz4.py"
+    path.write_text(f"{REFERENCE}\n\n{MISTAKES}\n\n{function} = {mistake_function}\n")
+    return path
+
+
+def test_the_catalog_covers_every_equation():
+    assert {eq.id for eq, _ in CATALOG} == {eq.id for eq in RUBRIC.equations}
+    assert len(CATALOG) >= 30
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eq, mistake", CATALOG, ids=[f"{eq.id}-{m.id}" for eq, m in CATALOG])
+def test_a_submission_making_one_catalogued_mistake_is_told_that_mistake(tmp_path, quiz4, eq, mistake):
+    _, document = grade(making_only(tmp_path, eq.function, mistake.function), quiz4)
+    for item in document["equations"]:
+        if item["id"] == eq.id:
+            assert item["status"] != "passed"
+            assert item["diagnosis"]["mistake_id"] == mistake.id, item["feedback"]
+            assert mistake.hint in item["feedback"]
+        else:
+            assert item["status"] == "passed" and item["diagnosis"] is None, item
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("correct/")))
+def test_a_correct_submission_never_gets_a_mistake_hint(name, quiz4):
+    _, document = grade(FIXTURES / "quiz4" / name, quiz4)
+    assert all(eq["diagnosis"] is None for eq in document["equations"])
+    assert not any("Likely mistake" in eq["feedback"] or "Lead:" in eq["feedback"] for eq in document["equations"])
+
+
+def specific(eq: dict) -> bool:
+    """Does the feedback say more than 'wrong values'? A named mistake, a lead, or a precise fault."""
+    if eq["diagnosis"] is not None:
+        return eq["diagnosis"]["kind"] == "mistake" or "without a simple pattern" not in eq["diagnosis"]["text"]
+    precise = {"bad_return", "not_finite", "wrong_shape", "shape_credit", "error", "crashed", "timeout"}
+    return eq["status"] in ("missing", "not_implemented") or bool(precise & {c["status"] for c in eq["cases"]})
+
+
+@pytest.mark.slow
+def test_every_wrong_answer_in_the_buggy_fixtures_gets_a_named_mistake_or_a_specific_lead(quiz4, quiz4_fast, capsys):
+    wrong, specific_count, named = 0, 0, 0
+    vague = []
+    for name, entry in sorted(EXPECTED.items()):
+        if not name.startswith("buggy/"):
+            continue
+        rubric = quiz4_fast if "timeout" in (entry or {}).values() else quiz4
+        _, document = grade(FIXTURES / "quiz4" / name, rubric)
+        for eq in document["equations"]:
+            if eq["status"] == "passed":
+                continue
+            wrong += 1
+            named += bool(eq["diagnosis"] and eq["diagnosis"]["kind"] == "mistake")
+            if specific(eq):
+                specific_count += 1
+            else:
+                vague.append(f"{name}:{eq['id']}")
+    with capsys.disabled():
+        print(
+            f"\n[diagnosis] {wrong} wrong equations in buggy fixtures: {named} named mistakes, "
+            f"{specific_count} named or specific ({specific_count / wrong:.0%}); vague: {vague}"
+        )
+    assert not vague
