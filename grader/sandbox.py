@@ -90,6 +90,7 @@ class Protections:
     network_cut: bool
     hidden_paths: tuple[str, ...]
     kill_all_processes: bool
+    private_tmp: tuple[str, ...] = ()
     rlimits: bool = True
     notes: tuple[str, ...] = ()
 
@@ -99,13 +100,14 @@ class Protections:
             "network_cut": self.network_cut,
             "reference_hidden": bool(self.hidden_paths),
             "kill_all_processes": self.kill_all_processes,
+            "private_tmp": list(self.private_tmp),
             "resource_limits": self.rlimits,
             "notes": list(self.notes),
         }
 
     @property
     def weaker_than_possible(self) -> bool:
-        return not (self.privilege_drop and self.network_cut and self.hidden_paths)
+        return bool(self.notes) or not (self.privilege_drop and self.network_cut and self.hidden_paths)
 
 
 @dataclass(frozen=True)
@@ -164,20 +166,32 @@ def plan_protections(hidden_paths: Sequence[Path]) -> Protections:
             kill_all_processes=False,
             notes=("not running as root: the submission runs as the same user, with resource limits only",),
         )
+    python = [p.resolve() for p in python_paths()]
+    notes: list[str] = []
+    # A folder that holds the interpreter can't be covered by an empty mount.
+    hidden: list[str] = []
+    for path in sorted({Path(p).resolve() for p in hidden_paths}):
+        if any(path == p or path in p.parents for p in python):
+            notes.append(f"{path} is not hidden from the submission: the Python installation is inside it")
+        else:
+            hidden.append(str(path))
+    private_tmp = tuple(
+        t for t in ("/tmp", "/var/tmp", "/dev/shm") if not any(Path(t).resolve() in p.parents for p in python)
+    )
     blocked = unreadable_for_others(python_paths())
-    hidden = tuple(sorted({str(p) for p in hidden_paths}))
     if blocked:
-        return Protections(
-            privilege_drop=False,
-            network_cut=True,
-            hidden_paths=hidden,
-            kill_all_processes=False,
-            notes=(
-                f"no privilege drop: the Python installation is not readable by other users at {blocked}; "
-                "install the grader with a Python every user can read (e.g. /usr/bin/python3 or a venv under /opt)",
-            ),
+        notes.append(
+            f"no privilege drop: the Python installation is not readable by other users at {blocked}; "
+            "install the grader with a Python every user can read (e.g. /usr/bin/python3 or a venv under /opt)"
         )
-    return Protections(privilege_drop=True, network_cut=True, hidden_paths=hidden, kill_all_processes=True)
+    return Protections(
+        privilege_drop=not blocked,
+        network_cut=True,
+        hidden_paths=tuple(hidden),
+        kill_all_processes=not blocked,
+        private_tmp=private_tmp,
+        notes=tuple(notes),
+    )
 
 
 def libc() -> ctypes.CDLL:
@@ -242,7 +256,15 @@ class Sandbox:
         self.starts = 0
         self._libc = libc() if is_root() else None
         # As root, /tmp in the child's mount namespace is a fresh tmpfs of its own.
-        self.workdir = "/tmp" if is_root() else str(self.private / "work")
+        self.scratch: Path | None = None
+        if "/tmp" in self.protections.private_tmp:
+            self.workdir = "/tmp"
+        else:
+            # cwd, HOME and TMPDIR of the child: its own folder, removed in close().
+            self.scratch = Path(tempfile.mkdtemp(prefix="grader-work-"))
+            if self.uid is not None:
+                os.chown(self.scratch, self.uid, self.uid)
+            self.workdir = str(self.scratch)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -257,6 +279,8 @@ class Sandbox:
         self._stop_child()
         self.capture.close()
         shutil.rmtree(self.private, ignore_errors=True)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _stop_child(self) -> None:
         if self.proc is not None:
@@ -291,7 +315,7 @@ class Sandbox:
                     != 0
                 ):
                     os._exit(122)
-            for path in ("/tmp", "/var/tmp", "/dev/shm"):
+            for path in protections.private_tmp:
                 if os.path.isdir(path):
                     self._libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
         if self.uid is not None:
@@ -316,8 +340,6 @@ class Sandbox:
         self.starts += 1
         if self.uid is not None:
             kill_uid(self.uid)
-        work = self.private / "work"
-        work.mkdir(exist_ok=True)
         req_read, req_write = os.pipe()
         rep_read, rep_write = os.pipe()
         env = {
