@@ -302,7 +302,8 @@ def load_rubric(path: str | Path) -> Rubric:
     except OSError as err:
         raise RubricError(f"{source}: cannot read the rubric ({err.strerror})") from err
     try:
-        document = yaml.safe_load(raw_bytes)
+        # libyaml's loader where the wheel has it: 10x faster, same safe subset
+        document = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(parse)"
