@@ -15,7 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader.batch import run_batch_command
+from grader.bundle import run_bundle_command
 from grader.errors import GraderError
+from grader.gradescope import run_gradescope_command
 from grader.grading import grade_submission
 from grader.report import write_report
 from grader.rubric import load_rubric, resolve_rubric_path
@@ -82,7 +85,12 @@ def run_validate(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"validate": run_validate}
+COMMANDS = {
+    "validate": run_validate,
+    "gradescope": run_gradescope_command,
+    "bundle": run_bundle_command,
+    "batch": run_batch_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,419 @@
+"""A student's self-check: their functions on the visible cases, judged by finite differences alone.
+
+This file is copied verbatim into the student bundle (``grade bundle student``) as
+``selfcheck.py``, next to ``selfcheck_cases.json`` (the visible cases' inputs and how
+to differentiate each equation) and ``selfcheck_forward.py`` (the forward functions the
+finite differences need). So it must not import anything from ``grader``: only the
+standard library and numpy, which the student has anyway.
+
+There is no reference solution on the student's side. The expected gradient is the
+central finite difference of ``sum(upstream * forward(inputs))``, as in the grader; at
+an exact kink (ReLU at 0) a one-sided difference is taken on the side the assignment's
+convention picks (recorded when the bundle was built), so a convention mistake there is
+caught as the grader catches it. Each case's verdict uses the grader's words and order
+(None -> type -> shape -> finite -> values), so a student's visible-case verdicts here are
+the autograder's.
+
+The student's file runs in this process, on the student's machine: a hang is detected by
+a wall-clock limit per call (the call runs in a daemon thread), not a sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import difflib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+CASES_FILE = "selfcheck_cases.json"
+FORWARD_FILE = "selfcheck_forward.py"
+FORMAT = 1
+
+
+# --- cases -------------------------------------------------------------------------
+
+
+def decode_array(spec: dict) -> np.ndarray:
+    """An input array from its JSON form (dtype, shape and nested lists), bit for bit."""
+    return np.array(spec["data"], dtype=spec["dtype"]).reshape(spec["shape"])
+
+
+def encode_array(value: np.ndarray) -> dict:
+    """The JSON form of an input array; float64 survives JSON exactly (shortest round-trip repr)."""
+    value = np.asarray(value)
+    dtype = "int64" if value.dtype.kind in "iu" else "float64"
+    return {"dtype": dtype, "shape": list(value.shape), "data": value.astype(dtype).tolist()}
+
+
+def load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the finite-difference oracle ----------------------------------------------------
+
+
+def finite_difference(forward, fd: dict, inputs: dict, step: float, side: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient of sum(upstream * forward(args)) (or the scalar forward) wrt ``fd["wrt"]``, and a mask.
+
+    Central differences, as the grader's oracle. Within ``step`` of a kink a central
+    difference straddles it and measures neither slope, so there a one-sided difference
+    is taken away from the kink, and exactly at it on ``side`` ("left" or "right", the
+    assignment's convention). With no known side those entries are masked out.
+    """
+    point = np.array(inputs[fd["wrt"]], dtype=np.float64)
+    upstream = None if fd.get("upstream") is None else inputs[fd["upstream"]]
+
+    def objective() -> float:
+        values = [point if name == fd["wrt"] else inputs[name] for name in fd["args"]]
+        out = forward(*values)
+        return float(np.sum(upstream * out)) if upstream is not None else float(out)
+
+    kink = fd.get("kink")
+    near = np.zeros(point.shape, dtype=bool)
+    offset = np.zeros(point.shape)
+    if kink is not None:
+        offset = np.asarray(inputs[kink["input"]], dtype=np.float64) - kink["at"]
+        if offset.shape == point.shape:
+            near = np.abs(offset) <= step
+    grad = np.zeros_like(point)
+    mask = np.ones(point.shape, dtype=bool)
+    for index in np.ndindex(point.shape):
+        original = point[index]
+        if near[index]:
+            towards = "right" if offset[index] > 0 else "left" if offset[index] < 0 else side
+            if towards is None:
+                mask[index] = False
+                continue
+            sign = 1.0 if towards == "right" else -1.0
+            at = objective()
+            point[index] = original + sign * step
+            moved = objective()
+            point[index] = original
+            grad[index] = sign * (moved - at) / step + 0.0  # + 0.0: no -0 in a message
+            continue
+        point[index] = original + step
+        plus = objective()
+        point[index] = original - step
+        minus = objective()
+        point[index] = original
+        grad[index] = (plus - minus) / (2 * step)
+    if kink is not None and offset.shape != point.shape:
+        mask = np.abs(offset) > step  # a kink in another input: leave its entries out, as the grader does
+    return grad, mask
+
+
+# --- calling the student's code ------------------------------------------------------
+
+
+def run_with_limit(target, limit: float):
+    """Run ``target()`` in a daemon thread: ("ok", value), ("raised", exception) or ("timeout", None)."""
+    box: dict = {}
+
+    def runner() -> None:
+        try:
+            box["value"] = target()
+        except BaseException as err:  # noqa: BLE001 - whatever the student's code raises is a verdict
+            box["error"] = err
+
+    thread = threading.Thread(target=runner, daemon=True)
+    with contextlib.redirect_stdout(sys.stderr):  # the student's prints never mix with --json output
+        thread.start()
+        thread.join(limit)
+    if thread.is_alive():
+        return "timeout", None
+    if "error" in box:
+        return "raised", box["error"]
+    return "ok", box.get("value")
+
+
+def to_float64(value):
+    """A returned value as a float64 array, or in words why it can't be graded (the grader's child rules)."""
+    if value is None:
+        return None, "returned None; expected a numpy array (did you forget `return`?)"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            what = "complex numbers" if value.dtype.kind == "c" else f"dtype {value.dtype}"
+            return None, f"returned an array of {what}; expected an array of real numbers"
+        return np.array(value, dtype="<f8", order="C", subok=False), None
+    if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
+        try:
+            arr = np.array(value, dtype="<f8")
+        except (TypeError, ValueError, OverflowError):
+            return None, f"returned a {type(value).__name__} that is not a rectangular array of real numbers"
+        return np.ascontiguousarray(arr), None
+    return None, f"returned {type(value).__name__}; expected a numpy array"
+
+
+def fault_location(err: BaseException, filename: str) -> str:
+    """' at line N: `code`' for the deepest frame of the traceback that is in the student's file."""
+    where = ""
+    for frame in traceback.extract_tb(err.__traceback__):
+        if Path(frame.filename).resolve() == Path(filename).resolve():
+            code = f": `{(frame.line or '').strip()[:200]}`" if frame.line else ""
+            where = f" at line {frame.lineno}{code}"
+    return where
+
+
+def describe_exception(function: str, err: BaseException, filename: str) -> tuple[str, str]:
+    """The grader's case status and message for an exception the student's function raised."""
+    if isinstance(err, NotImplementedError):
+        return "not_implemented", f"{function} is not implemented yet (it raises NotImplementedError)"
+    if isinstance(err, SystemExit):
+        return "error", f"{function} called sys.exit({err.code!r})"
+    text = f" ({str(err)[:300]})" if str(err) else ""
+    return "error", f"{function} raised {type(err).__name__}{text}{fault_location(err, filename)}"
+
+
+def forbidden_functions(source: str, forbidden: list[str], functions: list[str]) -> dict[str, str]:
+    """Functions that import (or call a helper that imports) a module the assignment forbids, with the module.
+
+    The grader's static rule: a module-level import affects every function; an import
+    inside a function affects it and every top-level function that reaches it by name.
+    """
+    if not forbidden:
+        return {}
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    banned = set(forbidden)
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    uses = {name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} for name, node in defs.items()}
+    found: dict[str, str] = {}
+    for stmt in tree.body:
+        owner = getattr(stmt, "name", None) if stmt in defs.values() else None
+        for item in ast.walk(stmt):
+            modules = []
+            if isinstance(item, ast.Import):
+                modules = [alias.name for alias in item.names]
+            elif isinstance(item, ast.ImportFrom) and item.module and not item.level:
+                modules = [item.module]
+            for module in modules:
+                if module.split(".")[0] not in banned:
+                    continue
+                reach = set(functions) if owner is None else {owner}
+                changed = owner is not None
+                while changed:
+                    changed = False
+                    for name, used in uses.items():
+                        if name not in reach and used & reach:
+                            reach.add(name)
+                            changed = True
+                for name in reach:
+                    found.setdefault(name, module)
+    return found
+
+
+# --- verdicts --------------------------------------------------------------------------
+
+
+def squeeze_shape(shape) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def within(got, expected, tol: dict, mask=None) -> bool:
+    close = np.abs(got - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected)
+    return bool(np.all(close if mask is None else close[mask]))
+
+
+def first_differences(got, expected, tol: dict, mask, limit: int = 3) -> list[dict]:
+    wrong = np.argwhere(~(np.abs(got - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected)) & mask)
+    return [
+        {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
+        for idx in wrong[:limit]
+    ]
+
+
+def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings: dict) -> dict:
+    """The verdict on one returned value, in the grader's order: None -> type -> shape -> finite -> values."""
+    tol = settings["fd_tolerance"]
+    want = expected.shape
+    arr, problem = to_float64(value)
+    if problem is not None:
+        return {"status": "bad_return", "message": f"{function} {problem}"}
+    got_shape = tuple(arr.shape)
+    if arr.size != expected.size:
+        hint = ""
+        if squeeze_shape(got_shape) == squeeze_shape(want):
+            hint = ": check which axes have size 1"
+        elif len(got_shape) != len(want):
+            hint = f": expected a {len(want)}-d array"
+        return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{hint}"}
+    if not np.all(np.isfinite(arr)):
+        return {"status": "not_finite", "message": f"{function} returned NaN or infinite entries"}
+    status, note = "passed", ""
+    if got_shape != want:
+        if squeeze_shape(got_shape) != squeeze_shape(want):
+            transposed = len(got_shape) == 2 and got_shape == want[::-1] and within(arr.T, expected, tol, mask)
+            lead = ": the values are right but transposed" if transposed else ""
+            return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{lead}"}
+        arr = arr.reshape(want)
+        status = "shape_credit"
+        note = (
+            f"{function} returned shape {got_shape}, expected {want}: the gradient has the shape of "
+            "the parameter (the shape convention)"
+        )
+    if within(arr, expected, tol, mask):
+        return {"status": status, "message": note}
+    return {
+        "status": "wrong_values",
+        "message": f"{function} returned wrong values",
+        "diff": first_differences(arr, expected, tol, mask),
+    }
+
+
+def check_submission(submission: Path, folder: Path) -> dict:
+    """Every visible case of every equation in the bundle, run on ``submission``; a JSON-ready result."""
+    document = json.loads((folder / CASES_FILE).read_text(encoding="utf-8"))
+    if document.get("format") != FORMAT:
+        raise SystemExit(f"{folder / CASES_FILE}: written for another version of selfcheck.py")
+    settings = document["settings"]
+    forward = load_module(folder / FORWARD_FILE, "selfcheck_forward")
+    source = submission.read_bytes()
+    functions = [eq["function"] for eq in document["equations"]]
+    forbidden = forbidden_functions(source.decode("utf-8", "replace"), settings["forbidden_imports"], functions)
+    module = type(sys)("submission")
+    module.__file__ = str(submission)
+
+    def load():
+        exec(compile(source, str(submission), "exec"), module.__dict__)
+
+    outcome, error = run_with_limit(load, settings["import_time_limit"])
+    import_problem = None
+    if outcome == "timeout":
+        import_problem = ("timeout", f"importing the file took longer than {settings['import_time_limit']:g} s")
+    elif outcome == "raised":
+        if isinstance(error, SyntaxError):
+            at = f" at line {error.lineno}: `{(error.text or '').strip()}`" if error.lineno else ""
+            import_problem = ("error", f"the file could not be imported, SyntaxError: {error.msg}{at}")
+        else:
+            where = fault_location(error, str(submission))
+            import_problem = ("error", f"the file could not be imported, {type(error).__name__}: {error}{where}")
+    results = []
+    for eq in document["equations"]:
+        name = eq["function"]
+        cases = []
+        timed_out = False
+        for case in eq["cases"]:
+            inputs = {key: decode_array(spec) for key, spec in case["inputs"].items()}
+            verdict = {"index": case["index"]}
+            if name in forbidden:  # decided from the source before anything runs, as the grader does
+                verdict.update(
+                    status="forbidden_import",
+                    message=f"{name} uses `{forbidden[name]}`, which this assignment does not allow: "
+                    "the exercise is to derive the gradient yourself, with numpy",
+                )
+            elif import_problem is not None:
+                verdict.update(status=import_problem[0], message=import_problem[1])
+            elif not callable(getattr(module, name, None)):
+                verdict.update(status="missing", message=missing_message(name, module))
+            elif timed_out:
+                verdict.update(status="skipped", message=f"not run: an earlier case of {name} timed out")
+            else:
+                verdict.update(call_and_judge(getattr(module, name), forward, eq, inputs, settings, submission))
+                timed_out = verdict["status"] == "timeout"
+            cases.append(verdict)
+        results.append({"id": eq["id"], "label": eq["label"], "function": name, "cases": cases})
+    return {"file": str(submission), "title": document["title"], "equations": results}
+
+
+def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, submission: Path) -> dict:
+    """Call one visible case with a time limit and judge what came back against finite differences."""
+    name = eq["function"]
+    fd = eq["finite_difference"]
+    args = [inputs[arg].copy() for arg in eq["args"]]
+    before = [a.copy() for a in args]
+    outcome, value = run_with_limit(lambda: function(*args), settings["time_limit"])
+    if outcome == "timeout":
+        return {"status": "timeout", "message": f"{name} did not return within the {settings['time_limit']:g} s limit"}
+    if outcome == "raised":
+        status, message = describe_exception(name, value, str(submission))
+        return {"status": status, "message": message}
+    mutated = [arg for arg, old, new in zip(eq["args"], before, args) if not np.array_equal(old, new, equal_nan=True)]
+    side = (fd.get("kink") or {}).get("side")
+    expected, mask = finite_difference(getattr(forward, fd["forward"]), fd, inputs, settings["fd_step"], side)
+    verdict = judge(name, value, expected, mask, settings)
+    if mutated:
+        verdict["mutated"] = mutated
+    return verdict
+
+
+def missing_message(function: str, module) -> str:
+    names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("__")]
+    close = [n for n in names if n.lower() == function.lower()]
+    close += difflib.get_close_matches(function, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close else ""
+    return f"no function named {function!r} in your file{hint}"
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def render(result: dict) -> str:
+    """A plain-text table and what to fix, for a terminal."""
+    lines = [f"Self-check: {result['title']}", f"file: {result['file']}", ""]
+    rows = [("function", "visible case", "")]
+    passing = 0
+    for eq in result["equations"]:
+        statuses = [c["status"] for c in eq["cases"]]
+        ok = all(s == "passed" for s in statuses)
+        passing += ok
+        rows.append((eq["function"], ", ".join(statuses), "ok" if ok else "FIX"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for eq in result["equations"]:
+        for case in eq["cases"]:
+            notes = [case["message"]] if case.get("message") else []
+            notes += [
+                f"at {d['index']}: expected {d['expected']:.6g}, got {d['got']:.6g}" for d in case.get("diff", [])
+            ]
+            if case.get("mutated"):
+                notes.append(f"warning: it changed its input {', '.join(case['mutated'])} in place; work on a copy")
+            if notes:
+                lines += ["", f"{eq['label']} [{eq['function']}]"] + [f"    {note}" for note in notes]
+    lines += [
+        "",
+        f"{passing} of {len(result['equations'])} functions pass their visible case. This checks the visible cases "
+        "against finite differences only; the autograder also runs hidden cases and compares with the reference.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    folder = Path(__file__).resolve().parent
+    document = json.loads((folder / CASES_FILE).read_text(encoding="utf-8"))
+    parser = argparse.ArgumentParser(description=f"Check your functions on the visible cases of {document['title']}.")
+    parser.add_argument("file", nargs="?", default=document["submission_filename"], help="your .py file")
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    args = parser.parse_args(argv)
+    submission = Path(args.file)
+    if not submission.is_file():
+        print(f"error: {submission}: no such file; pass the path of your .py file", file=sys.stderr)
+        return 2
+    result = check_submission(submission, folder)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    passed = all(c["status"] == "passed" for eq in result["equations"] for c in eq["cases"])
+    sys.stdout.flush()
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    code = main()
+    # A call that timed out may still be running in its thread: leave without waiting for it.
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,325 @@
+"""``grade batch`` end to end: a mixed class, a Gradescope export, kill and resume, shards, the summary page.
+
+Submissions really run in the sandbox, under a copy of the quiz-4 rubric whose per-call
+time limit is 0.5 s (so the hanging submission costs half a second, not two).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from grader.cli import main
+from grader.rubric import load_schema
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "quiz4"
+CORRECT = (FIXTURES / "correct" / "dot.py").read_text()
+
+CRASHES_IN_GRAD_Z = (
+    CORRECT + "\n\ndef grad_Z(dH, Z):\n    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
+)
+FORGES_PROTOCOL_FRAMES = """
+import os
+for fd in range(3, 16):  # write a forged frame header (4 GiB long) into whatever pipe is open
+    try:
+        os.write(fd, b"GRDR\\xff\\xff\\xff\\xff{")
+    except OSError:
+        pass
+"""
+IMPORTS_TORCH = "import torch\n" + CORRECT
+
+# id -> (status, total, flags); None for a total checked separately.
+EQUATIONS = ("eq1", "eq9", "eq10", "eq11", "eq12", "eq13", "eq14", "eq15")
+# id -> (status, total, flags); a total of None is checked separately.
+EXPECTED = {
+    "alice": ("graded", "11", ""),
+    "bob": ("graded", "9", ""),
+    "carol": ("review", "10", "eq12:timeout"),
+    "dave": ("graded", None, ""),
+    "erin": ("review", "9", "eq13:crashed"),
+    "frank": ("review", "0", " ".join(f"{eq}:crashed" for eq in EQUATIONS)),
+    "gina": ("review", "0", " ".join(f"{eq}:forbidden_import" for eq in EQUATIONS)),
+    "henry": ("ungradable", "", "ungradable"),
+    "ivan": ("ungradable", "", "ungradable"),
+    "judy": ("ungradable", "", "ungradable"),
+    "kim": ("ungradable", "", "ungradable"),
+    "leo": ("graded", "0", ""),
+}
+
+
+def fast_rubric(folder: Path, reference: str | None = None) -> Path:
+    """The quiz-4 rubric with absolute paths and a 0.5 s time limit (optionally another reference)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (REPO / "rubrics" / "quiz4.yaml").read_text()
+    text = text.replace("reference: ../solutions/quiz4.py", f"reference: {reference or REPO / 'solutions/quiz4.py'}")
+    text = text.replace("template: ../student_template/quiz4.py", f"template: {REPO / 'student_template/quiz4.py'}")
+    text = text.replace("mistakes: ../solutions/quiz4_mistakes.py", f"mistakes: {REPO / 'solutions/quiz4_mistakes.py'}")
+    text = text.replace("time_limit: 2.0 ", "time_limit: 0.5 ")
+    path = folder / "quiz4.yaml"
+    path.write_text(text)
+    return path
+
+
+def make_mixed_class(root: Path, secret: Path) -> Path:
+    """Correct, buggy, hanging, crashing, hostile and unreadable submissions, as files and folders."""
+    root.mkdir(parents=True)
+    (root / "alice.py").write_text(CORRECT)
+    shutil.copy(FIXTURES / "buggy" / "eq1_sign.py", root / "bob.py")
+    shutil.copy(FIXTURES / "buggy" / "eq12_timeout.py", root / "carol.py")
+    (root / "dave" / "work").mkdir(parents=True)
+    shutil.copy(FIXTURES / "buggy" / "eq9_mean.py", root / "dave" / "work" / "quiz4.py")
+    (root / "erin.py").write_text(CRASHES_IN_GRAD_Z)
+    (root / "frank.py").write_text(FORGES_PROTOCOL_FRAMES)
+    (root / "gina.py").write_text(IMPORTS_TORCH)
+    os.mkfifo(root / "henry.py")  # reading it would block forever
+    (root / "ivan.py").write_text("#" * (2 * 1024 * 1024 + 1))
+    (root / "judy").mkdir()
+    (root / "judy" / "quiz4.py").symlink_to(secret)
+    (root / "kim").mkdir()
+    (root / "kim" / "quiz4.ipynb").write_text("{}")
+    (root / "leo.py").write_bytes(b"\x00\xff\xfe\x89PNG garbage")
+    return root
+
+
+def read_gradebook(outdir: Path) -> dict[str, dict[str, str]]:
+    text = (outdir / "gradebook.csv").read_text(encoding="utf-8-sig")
+    return {row["id"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
+def grade_batch(*words: str) -> int:
+    return main(["batch", *map(str, words)])
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory) -> Path:
+    return fast_rubric(tmp_path_factory.mktemp("rubric"))
+
+
+@pytest.fixture(scope="module")
+def mixed_class(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("mixed")
+    secret = base / "secret.txt"
+    secret.write_text("the answer key is on the instructor's disk\n")
+    return make_mixed_class(base / "class", secret)
+
+
+@pytest.fixture(scope="module")
+def graded_class(mixed_class, rubric, tmp_path_factory) -> Path:
+    """The mixed class graded once, uninterrupted, on two workers."""
+    outdir = tmp_path_factory.mktemp("graded") / "out"
+    assert grade_batch(mixed_class, "-o", outdir, "--rubric", rubric, "-j", 2) == 0
+    return outdir
+
+
+def test_a_mixed_class_gets_the_expected_gradebook_rows(graded_class):
+    rows = read_gradebook(graded_class)
+    assert sorted(rows) == sorted(EXPECTED)
+    for sub_id, (status, total, flags) in EXPECTED.items():
+        row = rows[sub_id]
+        assert (row["status"], row["flags"]) == (status, flags), sub_id
+        if total is not None:
+            assert row["total"] == total, sub_id
+    assert 0 < float(rows["dave"]["eq9"]) < 2 and float(rows["dave"]["total"]) == 9 + float(rows["dave"]["eq9"])
+    assert rows["bob"]["eq1"] == "0" and rows["bob"]["eq9"] == "2"
+    assert rows["dave"]["source"] == "dave"
+    assert rows["henry"]["note"] == "henry.py is not a regular file (a pipe, socket or device)"
+    assert rows["ivan"]["note"] == "ivan.py: the file is over 2 MiB"
+    assert "outside the student's folder" in rows["judy"]["note"]
+    assert rows["kim"]["note"] == "no .py file in kim/"
+
+
+def test_every_submission_of_the_mixed_class_has_a_schema_valid_report(graded_class):
+    schema = load_schema("report.schema.json")
+    reports = sorted(p.stem for p in (graded_class / "reports").iterdir())
+    assert reports == sorted(EXPECTED)
+    for sub_id in reports:
+        document = json.loads((graded_class / "reports" / f"{sub_id}.json").read_text())
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+        assert document["submission"]["metadata"]["id"] == sub_id
+    judy = (graded_class / "reports" / "judy.json").read_text()
+    assert "answer key" not in judy  # the symlinked file was never read
+
+
+def test_the_class_summary_lists_the_submissions_that_need_a_human_look(graded_class):
+    summary = json.loads((graded_class / "summary.json").read_text())
+    assert summary["statuses"] == {"graded": 4, "review": 4, "ungradable": 4, "grader_error": 0}
+    review = ["carol", "erin", "frank", "gina", "henry", "ivan", "judy", "kim"]
+    assert [item["id"] for item in summary["needs_review"]] == review
+    eq1 = summary["equations"][0]
+    assert eq1["id"] == "eq1" and {"id": "sign", "count": 1}.items() <= eq1["mistakes"][0].items()
+    assert sum(b["count"] for b in summary["histogram"]) == summary["scores"]["count"] == 8
+
+
+def test_a_gradescope_export_maps_each_submission_to_its_student(rubric, tmp_path, capsys):
+    archive = tmp_path / "export.zip"
+    metadata = """\
+submission_1:
+  :submitters:
+  - :name: Ada Lovelace
+    :sid: '0001'
+    :email: ada@example.edu
+submission_2:
+  :submitters:
+  - :name: Alan Turing
+    :sid: '0002'
+    :email: alan@example.edu
+submission_3:
+  :submitters:
+  - :name: '=HYPERLINK("http://evil.example","click")'
+    :sid: '0003'
+    :email: mallory@example.edu
+  - :name: Grace Hopper
+    :sid: '0004'
+    :email: grace@example.edu
+"""
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("assignment_77_export/submission_metadata.yml", metadata)
+        zipped.writestr("assignment_77_export/submission_1/quiz4.py", CORRECT)
+        zipped.writestr("assignment_77_export/submission_2/hw4/quiz4.py", (FIXTURES / "buggy/eq1_sign.py").read_text())
+        zipped.writestr("assignment_77_export/submission_3/answers.pdf", b"%PDF-1.4")
+    outdir = tmp_path / "out"
+    assert grade_batch(archive, "-o", outdir, "--rubric", rubric, "-j", 2) == 0
+    assert grade_batch(archive, "-o", outdir, "--rubric", rubric, "-j", 2, "--force") == 0
+    assert "3 this run" in capsys.readouterr().out
+    rows = read_gradebook(outdir)
+    who = {k: (r["name"], r["email"], r["sid"], r["total"], r["status"]) for k, r in rows.items()}
+    assert who == {
+        "submission_1": ("Ada Lovelace", "ada@example.edu", "0001", "11", "graded"),
+        "submission_2": ("Alan Turing", "alan@example.edu", "0002", "9", "graded"),
+        "submission_3": (
+            '\'=HYPERLINK("http://evil.example","click"); Grace Hopper',
+            "mallory@example.edu; grace@example.edu",
+            "0003; 0004",
+            "",
+            "ungradable",
+        ),
+    }
+
+
+def test_a_worker_that_dies_costs_only_its_submission_a_grader_error_report(tmp_path, capsys):
+    reference = tmp_path / "reference.py"
+    reference.write_text(
+        (REPO / "solutions/quiz4.py").read_text() + "\n\ndef softmax(S):\n    import os\n    os._exit(3)\n"
+    )
+    rubric = fast_rubric(tmp_path / "rubric", reference=str(reference))
+    (tmp_path / "class").mkdir()
+    for name in ("ada", "bo", "cy"):
+        (tmp_path / "class" / f"{name}.py").write_text(CORRECT + f"# {name}\n")
+    assert grade_batch(tmp_path / "class", "-o", tmp_path / "out", "--rubric", rubric, "-j", 2) == 1
+    rows = read_gradebook(tmp_path / "out")
+    assert {r["status"] for r in rows.values()} == {"grader_error"}
+    assert "the grader worker process died while grading this submission (exit code 3)" in rows["bo"]["note"]
+    assert "rerun the same command to retry" in capsys.readouterr().err
+
+
+def class_to_interrupt(root: Path) -> Path:
+    """A hanging submission first (so a kill lands mid-run), then seven quick ones."""
+    root.mkdir()
+    shutil.copy(FIXTURES / "buggy" / "eq12_timeout.py", root / "a_hangs.py")
+    for i, name in enumerate(["add_at", "broadcast", "einsum", "loops", "matmul", "tensordot", "lists"]):
+        shutil.copy(FIXTURES / "correct" / f"{name}.py", root / f"s{i}.py")
+    return root
+
+
+def session_processes(sid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_a_batch_killed_mid_run_and_rerun_gives_the_same_gradebook(rubric, tmp_path, how):
+    source = class_to_interrupt(tmp_path / "class")
+    assert grade_batch(source, "-o", tmp_path / "whole", "--rubric", rubric, "-j", 2) == 0
+    outdir = tmp_path / "killed"
+    command = [sys.executable, "-m", "grader", "batch", source, "-o", outdir, "--rubric", rubric, "-j", "1"]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(list((outdir / "reports").glob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if how == signal.SIGINT:
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    else:
+        os.kill(run.pid, signal.SIGKILL)  # only the main process: its workers must notice and go
+    run.communicate(timeout=30)
+    assert run.returncode == (130 if how == signal.SIGINT else -signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while session_processes(run.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert session_processes(run.pid) == []
+    finished = list((outdir / "reports").glob("*.json"))
+    assert 2 <= len(finished) < 8 and not (outdir / "gradebook.csv").exists()
+    for report in finished:
+        json.loads(report.read_text())  # complete, never half-written
+    assert grade_batch(source, "-o", outdir, "--rubric", rubric, "-j", 2) == 0
+    assert (outdir / "gradebook.csv").read_bytes() == (tmp_path / "whole" / "gradebook.csv").read_bytes()
+    assert (outdir / "summary.json").read_bytes() == (tmp_path / "whole" / "summary.json").read_bytes()
+    assert not [p.name for p in (outdir / "reports").iterdir() if p.name.startswith(".")]
+
+
+def test_a_rerun_skips_up_to_date_reports_and_retries_only_the_ungradable(graded_class, mixed_class, rubric, capsys):
+    before = (graded_class / "gradebook.csv").read_bytes()
+    capsys.readouterr()
+    assert grade_batch(mixed_class, "-o", graded_class, "--rubric", rubric) == 0
+    out = capsys.readouterr().out
+    assert "4 this run" in out and "8 already up to date" in out
+    assert (graded_class / "gradebook.csv").read_bytes() == before
+
+
+def test_sharding_and_merging_give_the_same_gradebook_as_one_batch(graded_class, mixed_class, rubric, tmp_path):
+    shards = [tmp_path / f"shard-{k}" for k in (1, 2, 3)]
+    for k, outdir in enumerate(shards, start=1):
+        assert grade_batch(mixed_class, "-o", outdir, "--rubric", rubric, "--shard", f"{k}/3", "-j", 2) == 0
+    sizes = [len(read_gradebook(outdir)) for outdir in shards]
+    assert sum(sizes) == len(EXPECTED) and all(sizes)
+    assert grade_batch("merge", *shards[:2], "-o", tmp_path / "partial") == 2  # shard 3/3 missing
+    assert grade_batch("merge", *shards, "-o", tmp_path / "merged") == 0
+    for name in ("gradebook.csv", "summary.json", "summary.html"):
+        assert (tmp_path / "merged" / name).read_bytes() == (graded_class / name).read_bytes(), name
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_the_summary_page_renders_in_headless_chromium(graded_class, tmp_path):
+    profile = tempfile.mkdtemp(dir=tmp_path)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ]
+    page = (graded_class / "summary.html").as_uri()
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert "Needs a human look (8)" in dom.stdout and "<svg" in dom.stdout
+    shot = tmp_path / "summary.png"
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1100,1500", f"--screenshot={shot}", page], capture_output=True, timeout=120
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

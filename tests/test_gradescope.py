@@ -1,0 +1,339 @@
+"""Gradescope, in-process: which file is graded, results.json as Gradescope specifies it, the fallback, the zip."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import QUIZ4_RUBRIC, REPO, grade
+from grader.cli import main
+from grader.gradescope import (
+    STAFF_MESSAGE,
+    autograder_paths,
+    build_autograder,
+    choose_submission,
+    code_block,
+    escape_markdown,
+    fallback_results,
+    problem_results,
+    read_metadata,
+    results_from_report,
+    run_autograder,
+    validate_results,
+)
+from grader.report import validate_report
+from grader.rubric import load_rubric
+
+EXAMPLE = REPO / "examples" / "quiz4_submission.py"
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def specification_example() -> dict:
+    """The example results.json of Gradescope's autograder specification, every optional key used."""
+    return {
+        "score": 44.0,
+        "execution_time": 136,
+        "output": "Text relevant to the entire submission",
+        "output_format": "simple_format",
+        "test_output_format": "text",
+        "test_name_format": "text",
+        "visibility": "after_due_date",
+        "stdout_visibility": "visible",
+        "extra_data": {},
+        "tests": [
+            {
+                "score": 2.0,
+                "max_score": 2.0,
+                "status": "passed",
+                "name": "Your name here",
+                "name_format": "text",
+                "number": "1.1",
+                "output": "Giant multiline string that will be placed in a <pre> tag and collapsed by default",
+                "output_format": "text",
+                "tags": ["tag1", "tag2", "tag3"],
+                "visibility": "visible",
+                "extra_data": {},
+            }
+        ],
+        "leaderboard": [
+            {"name": "Accuracy", "value": 0.926},
+            {"name": "Time", "value": 15.1, "order": "asc"},
+            {"name": "Stars", "value": "*****"},
+        ],
+    }
+
+
+def test_the_schema_accepts_the_specifications_own_example():
+    validate_results(specification_example())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["tests"][0].update(status="partial"),
+        lambda d: d["tests"][0].update(visibility="public"),
+        lambda d: d.update(output_format="markdown"),
+        lambda d: d.update(stdout_visibility="students"),
+        lambda d: d["tests"][0].update(number=1),
+        lambda d: d.update(scor=1.0),
+        lambda d: (d.pop("score"), d["tests"][0].pop("score")),
+    ],
+    ids=["test status", "visibility", "output format", "stdout visibility", "number", "typo", "no score anywhere"],
+)
+def test_the_schema_rejects_what_gradescope_would_not_understand(change):
+    document = specification_example()
+    change(document)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(document)
+
+
+# --- results from a report ----------------------------------------------------------------------
+
+
+def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
+    report, _ = grade(EXAMPLE, quiz4, metadata={"name": "Ada Lovelace"})
+    document = results_from_report(report, "quiz4.py", 1.2)
+    validate_results(document)
+    assert document["score"] == report.score == pytest.approx(sum(t["score"] for t in document["tests"]))
+    assert document["execution_time"] == 2
+    assert document["stdout_visibility"] == "hidden" and document["visibility"] == "visible"
+    assert document["output_format"] == "md" and "**" in document["output"]
+    assert [t["name"] for t in document["tests"]] == [eq.label for eq in quiz4.equations]
+    assert [t["number"] for t in document["tests"]] == [str(i) for i in range(1, len(quiz4.equations) + 1)]
+    for test, result in zip(document["tests"], report.equations):
+        assert test["max_score"] == result.equation.points
+        assert test["visibility"] == result.equation.visibility
+        assert test["output_format"] == "md"
+        assert test["status"] == ("passed" if test["score"] == test["max_score"] else "failed")
+        assert result.equation.id in test["tags"] and result.status.value in test["tags"]
+    validate_report(document["extra_data"]["report"])
+    assert document["extra_data"]["report"]["submission"]["metadata"] == {"name": "Ada Lovelace"}
+
+
+def test_feedback_is_markdown_with_the_visible_case_and_only_a_count_of_hidden_ones(quiz4):
+    report, _ = grade(EXAMPLE, quiz4)
+    tests = {t["tags"][0]: t for t in results_from_report(report, "quiz4.py", 0.5)["tests"]}
+    averaged = tests["eq9"]["output"]
+    assert averaged.startswith("**Partial**")
+    assert "averaged over the batch" in averaged and "| entry | expected | got |" in averaged
+    assert "Hidden cases: 1 of 4 passed" in averaged
+    assert "grad\\_S" in averaged, "underscores are escaped so Markdown doesn't italicize"
+    assert tests["eq1"]["status"] == "passed" and tests["eq15"]["status"] == "failed"
+
+
+def test_each_equation_keeps_the_visibility_its_rubric_gives(tmp_path):
+    document = yaml.safe_load(QUIZ4_RUBRIC.read_text())
+    for key in ("reference", "template", "mistakes"):
+        document[key] = str((QUIZ4_RUBRIC.parent / document[key]).resolve())
+    document["equations"][1]["visibility"] = "after_due_date"
+    document["equations"][2]["visibility"] = "hidden"
+    document["equations"][3]["visibility"] = "after_published"
+    path = tmp_path / "rubric.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    report, _ = grade(EXAMPLE, load_rubric(path))
+    results = results_from_report(report, "quiz4.py", 0.1)
+    validate_results(results)
+    assert [t["visibility"] for t in results["tests"][:5]] == [
+        "visible",
+        "after_due_date",
+        "hidden",
+        "after_published",
+        "visible",
+    ]
+
+
+def test_markdown_escaping_keeps_code_spans_and_fences_outlast_the_text():
+    assert escape_markdown("P_{i,j} > 0, use `x.copy()`") == "P\\_{i,j} \\> 0, use `x.copy()`"
+    assert escape_markdown("a ` b_c") == "a \\` b\\_c"
+    assert code_block("print('```')").startswith("````text\n")
+
+
+def test_a_submission_problem_scores_zero_with_the_message_on_every_test(quiz4):
+    document = problem_results(quiz4, "No Python file was found in your submission.", {}, 0.2)
+    validate_results(document)
+    assert document["score"] == 0 and "No Python file" in document["output"]
+    assert all(t["score"] == 0 and "No Python file" in t["output"] for t in document["tests"])
+    assert sum(t["max_score"] for t in document["tests"]) == quiz4.max_score
+
+
+def test_the_fallback_tells_the_student_to_contact_staff_and_shows_the_error_to_instructors_only():
+    document = fallback_results("Traceback ...\nRuntimeError: boom", 3.0)
+    validate_results(document)
+    assert document["score"] == 0 and document["output"] == STAFF_MESSAGE
+    assert "boom" not in document["output"]
+    [error] = document["tests"]
+    assert error["visibility"] == "hidden" and "boom" in error["output"] and error["max_score"] == 0
+
+
+# --- which file is graded -------------------------------------------------------------------
+
+
+def test_the_expected_file_name_is_graded_even_beside_other_python_files(tmp_path):
+    (tmp_path / "quiz4.py").write_text("x = 1\n")
+    (tmp_path / "helpers.py").write_text("y = 2\n")
+    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
+
+
+def test_the_expected_file_is_found_in_a_folder_and_the_top_level_one_wins(tmp_path):
+    (tmp_path / "repo" / "old").mkdir(parents=True)
+    (tmp_path / "repo" / "quiz4.py").write_text("x = 1\n")
+    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "repo" / "quiz4.py"
+    (tmp_path / "repo" / "old" / "quiz4.py").write_text("x = 0\n")
+    assert choose_submission(tmp_path, "quiz4.py").path is None
+    (tmp_path / "quiz4.py").write_text("x = 2\n")
+    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
+
+
+def test_a_single_python_file_with_another_name_is_graded(tmp_path):
+    (tmp_path / "Quiz 4 final.py").write_text("x = 1\n")
+    (tmp_path / "notes.txt").write_text("hi\n")
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._Quiz 4 final.py").write_text("junk")
+    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "Quiz 4 final.py"
+
+
+def test_no_python_file_is_a_message_for_the_student(tmp_path):
+    (tmp_path / "answers.ipynb").write_text("{}")
+    choice = choose_submission(tmp_path, "quiz4.py")
+    assert choice.path is None and "No Python file" in choice.problem and "`quiz4.py`" in choice.problem
+    assert choose_submission(tmp_path / "absent", "quiz4.py").path is None
+
+
+def test_several_python_files_without_the_expected_name_is_a_message_naming_them(tmp_path):
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    choice = choose_submission(tmp_path, "quiz4.py")
+    assert choice.path is None
+    assert "2 .py files" in choice.problem and "`a.py`, `b.py`" in choice.problem and "quiz4.py" in choice.problem
+
+
+def test_a_link_or_a_fifo_is_never_read_as_the_submission(tmp_path):
+    (tmp_path / "quiz4.py").symlink_to(REPO / "solutions" / "quiz4.py")
+    choice = choose_submission(tmp_path, "quiz4.py")
+    assert choice.path is None and "symbolic link" in choice.problem
+    (tmp_path / "quiz4.py").unlink()
+    os.mkfifo(tmp_path / "quiz4.py")
+    assert "not a regular file" in choose_submission(tmp_path, "quiz4.py").problem
+
+
+# --- submission metadata ----------------------------------------------------------------------
+
+
+def test_metadata_gives_the_names_and_emails_of_every_group_member(tmp_path):
+    path = tmp_path / "submission_metadata.json"
+    users = [{"name": "Ada", "email": "ada@example.edu", "id": 1}, {"name": "Bob", "email": "bob@example.edu"}]
+    path.write_text(json.dumps({"id": 123456, "created_at": "2024-07-01T14:22:32-07:00", "users": users}))
+    metadata, note = read_metadata(path)
+    assert note is None
+    assert metadata == {
+        "name": "Ada, Bob",
+        "email": "ada@example.edu, bob@example.edu",
+        "submission_id": "123456",
+        "submitted_at": "2024-07-01T14:22:32-07:00",
+    }
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", "[]", '{"users": "Ada"}', "\udcff"], ids=["json", "list", "users", "bytes"]
+)
+def test_malformed_metadata_is_a_note_not_an_error(tmp_path, text):
+    path = tmp_path / "submission_metadata.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    metadata, note = read_metadata(path)
+    assert metadata == {} and "graded without it" in note
+
+
+def test_missing_metadata_is_silent(tmp_path):
+    assert read_metadata(tmp_path / "submission_metadata.json") == ({}, None)
+
+
+# --- the runner in-process ----------------------------------------------------------------------
+
+
+def test_a_grader_failure_writes_the_fallback_atomically(tmp_path, capsys):
+    paths = autograder_paths(tmp_path)
+    paths.submission.mkdir()
+    (paths.submission / "quiz4.py").write_text("x = 1\n")
+    document = run_autograder(paths, tmp_path / "no-such-rubric.yaml")
+    written = json.loads(paths.results_file.read_text())
+    assert written == document
+    validate_results(written)
+    assert written["output"] == STAFF_MESSAGE and "no-such-rubric.yaml" in written["tests"][0]["output"]
+    assert "no-such-rubric.yaml" in capsys.readouterr().out, "the error is in stdout, which only instructors see"
+    assert sorted(p.name for p in paths.results.iterdir()) == ["results.json"]
+
+
+def test_the_root_comes_from_the_option_then_the_environment_then_gradescopes_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("GRADER_AUTOGRADER_ROOT", raising=False)
+    assert autograder_paths().results_file.as_posix() == "/autograder/results/results.json"
+    monkeypatch.setenv("GRADER_AUTOGRADER_ROOT", str(tmp_path))
+    assert autograder_paths().submission == tmp_path / "submission"
+    assert autograder_paths("/elsewhere").source.as_posix() == "/elsewhere/source"
+
+
+# --- the zip ---------------------------------------------------------------------------------------
+
+
+def test_the_zip_has_setup_and_run_autograder_at_its_root_and_carries_grader_rubric_and_reference(tmp_path):
+    path = build_autograder(QUIZ4_RUBRIC, tmp_path / "autograder.zip")
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        manifest = json.loads(archive.read("autograder.json"))
+        assert archive.read("assignment/rubrics/quiz4.yaml") == QUIZ4_RUBRIC.read_bytes()
+        assert archive.read("assignment/solutions/quiz4.py") == (REPO / "solutions" / "quiz4.py").read_bytes()
+        requirements = archive.read("requirements.txt").decode().split()
+    for script in ("setup.sh", "run_autograder"):
+        assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755 and stat.S_ISREG(
+            infos[script].external_attr >> 16
+        )
+    assert not [name for name in infos if name.endswith("/")], "files only, no folder entries"
+    assert {
+        "grader/__main__.py",
+        "grader/gradescope.py",
+        "grader/child.py",
+        "grader/schemas/report.schema.json",
+    } <= set(infos)
+    assert {"assignment/student_template/quiz4.py", "assignment/solutions/quiz4_mistakes.py"} <= set(infos)
+    assert not [name for name in infos if "__pycache__" in name or name.endswith(".pyc")]
+    assert manifest["rubric"] == "assignment/rubrics/quiz4.yaml"
+    assert manifest["rubric_sha256"] == load_rubric(QUIZ4_RUBRIC).sha256
+    assert all("==" in line for line in requirements) and {"numpy", "PyYAML", "jsonschema"} <= {
+        line.split("==")[0] for line in requirements
+    }
+
+
+def test_the_same_rubric_builds_the_same_zip_bytes(tmp_path):
+    first = build_autograder(QUIZ4_RUBRIC, tmp_path / "a.zip").read_bytes()
+    assert build_autograder(QUIZ4_RUBRIC, tmp_path / "b.zip").read_bytes() == first
+
+
+def test_a_rubric_naming_its_modules_by_absolute_paths_still_loads_from_the_zip(tmp_path):
+    document = yaml.safe_load(QUIZ4_RUBRIC.read_text())
+    for key in ("reference", "template", "mistakes"):
+        document[key] = str((QUIZ4_RUBRIC.parent / document[key]).resolve())
+    (tmp_path / "mine").mkdir()
+    rubric = tmp_path / "mine" / "quiz4.yaml"
+    rubric.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    with zipfile.ZipFile(build_autograder(rubric, tmp_path / "autograder.zip")) as archive:
+        archive.extractall(tmp_path / "source")
+        manifest = json.loads(archive.read("autograder.json"))
+    unpacked = load_rubric(tmp_path / "source" / manifest["rubric"])
+    assert unpacked.reference.is_relative_to(tmp_path / "source")
+    assert unpacked.mistakes_module.is_relative_to(tmp_path / "source")
+
+
+def test_the_command_builds_the_zip_and_reports_usage_errors(tmp_path, capsys):
+    out = tmp_path / "autograder.zip"
+    assert main(["gradescope", "build", "-o", str(out)]) == 0
+    assert zipfile.is_zipfile(out) and "upload it" in capsys.readouterr().out
+    assert main(["gradescope"]) == 2
+    assert main(["gradescope", "deploy"]) == 2
+    assert "error: grade gradescope" in capsys.readouterr().err
