@@ -6,23 +6,33 @@ only the standard library and numpy.
 
 Protocol (see ``grader/wire.py`` for the parent's strict reader). Every message is a
 frame: ``b"GRDR"``, a 4-byte big-endian length, a JSON object of that length, then the
-payloads whose byte lengths the JSON declares. Requests arrive on fd 3, replies leave
-on fd 4; stdin is /dev/null and stdout/stderr go to a capped capture file.
+payloads whose byte lengths the JSON declares. Requests arrive on the descriptor named
+by argv[1], replies leave on argv[2]; stdin is /dev/null and stdout/stderr go to a
+capped capture file of their own.
 
+0. child  -> ``{"status": "started"}`` once Python and numpy are loaded, before any of
+   the submission runs: anything that goes wrong earlier is the machine's fault (the
+   parent then retries with weaker isolation, or stops with a grader error), never
+   the student's.
 1. parent -> ``{"op": "load", "filename", "source_len", "forbidden"}`` + source bytes
    child  -> ``{"status": "ready", "names": [...]}`` or ``{"status": "import_error", ...}``
-2. parent -> ``{"op": "call", "id", "function", "hidden", "args": [{"name", "len"}]}``
-   + one ``.npy`` payload per argument
+2. parent -> ``{"op": "call", "id", "function", "args": [{"name", "len"}]}``
+   + one ``.npy`` payload per argument (the child holds only its inputs: it is never
+   told whether a case is hidden, nor anything about expected values)
    child  -> ``{"id", "status": "ok", "shape", "returned", "mutated", "len"}`` + a
    ``.npy`` payload of little-endian float64, or ``{"id", "status": <fault>, ...}``
+   (a ``bad_return`` fault carries a ``problem`` code the parent words itself).
 
 Nothing here is trusted by the parent: a submission can rewrite any of it at run time,
-and the only thing that buys it is a wrong answer for its own calls.
+and the only thing that buys it is a wrong answer for its own calls. That includes the
+``mutated`` list: a submission can patch numpy so in-place edits go unreported, so the
+rubric's mutation penalty can be dodged (never a gain over a correct, copying answer).
 """
 
 import io
 import json
 import os
+import signal
 import struct
 import sys
 import time
@@ -71,44 +81,71 @@ def encode_float64(arr):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + arr.tobytes()
 
 
+def safe_str(value, limit):
+    """str() of something the submission made, which may raise or be huge."""
+    try:
+        return str(value)[:limit]
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not kill the child
+        return "<unprintable>"
+
+
 def describe(value):
-    if isinstance(value, np.ndarray):
-        return f"{type(value).__name__} of dtype {value.dtype} and shape {value.shape}"
-    return type(value).__name__
+    try:
+        if isinstance(value, np.ndarray):
+            return f"{type(value).__name__} of dtype {value.dtype} and shape {value.shape}"
+        return type(value).__name__
+    except BaseException:  # noqa: BLE001
+        return "<unprintable>"
 
 
 def to_float64(value):
-    """Convert a return value to float64, or say in words why it can't be graded."""
+    """Convert a return value to float64, or say why it can't be graded: (array, problem code, words)."""
     if value is None:
-        return None, "returned None; expected a numpy array (did you forget `return`?)"
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            what = "complex numbers" if value.dtype.kind == "c" else f"dtype {value.dtype}"
-            return None, f"returned an array of {what}; expected an array of real numbers"
-        return np.array(value, dtype="<f8", order="C", subok=False), None
-    if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
-        try:
-            arr = np.array(value, dtype="<f8")
-        except (TypeError, ValueError, OverflowError):
-            return None, f"returned a {type(value).__name__} that is not a rectangular array of real numbers"
-        return np.array(arr, order="C"), None  # not ascontiguousarray: it turns 0-d into 1-d
-    return None, f"returned {type(value).__name__}; expected a numpy array"
+        return None, "none", "returned None; expected a numpy array (did you forget `return`?)"
+    try:
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                if value.dtype.kind == "c":
+                    return None, "complex", "returned an array of complex numbers; expected an array of real numbers"
+                return None, "dtype", f"returned an array of dtype {value.dtype}; expected an array of real numbers"
+            # subok=False: a subclass's data as a plain array, none of its methods.
+            return np.array(value, dtype="<f8", order="C", subok=False), None, ""
+        if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
+            try:
+                arr = np.array(value, dtype="<f8")
+            except (TypeError, ValueError, OverflowError):
+                name = type(value).__name__
+                return None, "not_rectangular", f"returned a {name} that is not a rectangular array of real numbers"
+            return np.array(arr, order="C"), None, ""  # not ascontiguousarray: it turns 0-d into 1-d
+    except BaseException as err:  # noqa: BLE001 - e.g. a subclass whose conversion raises
+        return None, "unconvertible", f"returned a value that could not be converted to numbers ({type(err).__name__})"
+    return None, "type", f"returned {type(value).__name__}; expected a numpy array"
 
 
 def fault_location(tb, filename):
     """The deepest frame of the traceback that is in the submission: (line number, text)."""
     where = None
-    for frame in traceback.extract_tb(tb):
-        if frame.filename == filename:
-            where = {"lineno": frame.lineno, "line": (frame.line or "").strip()[:200]}
+    try:
+        for frame in traceback.extract_tb(tb):
+            if frame.filename == filename:
+                where = {"lineno": frame.lineno, "line": (frame.line or "").strip()[:200]}
+    except BaseException:  # noqa: BLE001
+        pass
     return where
 
 
 def exception_reply(err, filename):
+    try:
+        return describe_exception(err, filename)
+    except BaseException:  # noqa: BLE001 - an exception object built to break its describer
+        return {"status": "exception", "type": "Exception", "message": "<unprintable>", "where": None}
+
+
+def describe_exception(err, filename):
     reply = {
         "status": "exception",
-        "type": type(err).__name__,
-        "message": str(err)[:500],
+        "type": type(err).__name__[:100],
+        "message": safe_str(err, 500),
         "where": fault_location(err.__traceback__, filename),
     }
     if isinstance(err, MemoryError):
@@ -117,7 +154,8 @@ def exception_reply(err, filename):
         reply["status"] = "not_implemented"
     elif isinstance(err, SystemExit):
         reply["status"] = "exit"
-        reply["message"] = f"called sys.exit({err.code!r})"[:200]
+        code = err.code if type(err.code) in (int, type(None)) else safe_str(err.code, 100)
+        reply["message"] = f"called sys.exit({code!r})"[:200]
     elif isinstance(err, RecursionError):
         reply["status"] = "recursion"
     return reply
@@ -161,7 +199,9 @@ def load_submission(request, source):
         reply["phase_status"] = reply["status"]
         reply["status"] = "import_error"
         return None, reply
-    names = sorted(k for k, v in module.__dict__.items() if callable(v) and not k.startswith("__"))
+    names = sorted(
+        k for k, v in list(module.__dict__.items()) if type(k) is str and callable(v) and not k.startswith("__")
+    )
     return module, {"status": "ready", "names": names}
 
 
@@ -178,14 +218,19 @@ def call_function(module, request, payloads, filename):
     except BaseException as err:  # noqa: BLE001
         return exception_reply(err, filename), b""
     elapsed = time.perf_counter() - started
-    mutated = [
-        spec["name"]
-        for spec, before, after in zip(request["args"], originals, args)
-        if not (after.shape == before.shape and np.array_equal(after, before, equal_nan=True))
-    ]
-    arr, problem = to_float64(value)
+    try:
+        mutated = [
+            spec["name"]
+            for spec, before, after in zip(request["args"], originals, args)
+            if not (after.shape == before.shape and np.array_equal(after, before, equal_nan=True))
+        ]
+    except BaseException:  # noqa: BLE001 - the submission may have patched numpy
+        mutated = []
+    arr, problem, words = to_float64(value)
     if problem is not None:
-        return {"status": "bad_return", "message": problem, "returned": describe(value), "mutated": mutated}, b""
+        reply = {"status": "bad_return", "problem": problem, "message": words, "returned": describe(value)}
+        reply["mutated"] = mutated
+        return reply, b""
     payload = encode_float64(arr)
     reply = {
         "status": "ok",
@@ -217,7 +262,11 @@ def serve():
 
 
 if __name__ == "__main__":
+    # Python ignores SIGXFSZ; by default it kills, so output over the limit ends the
+    # child with a cause the parent can name (and the next child gets a fresh file).
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     try:
+        write_frame(OUT_FD, {"status": "started"})
         serve()
     except EOFError:
         pass

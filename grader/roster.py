@@ -94,7 +94,7 @@ def file_problem(path: Path, confine: Path | None = None) -> str:
     """Why ``path`` cannot be graded as a file, or "" when it can be read safely.
 
     Checked before anything opens the file: a named pipe would block the reader, and a
-    symbolic link in a student's folder that leads out of it (``quiz4.py -> /etc/shadow``)
+    symbolic link in a student's folder that leads out of it (``answer.py -> /etc/shadow``)
     could make the grader read, and a syntax error quote, a file the student should
     never see. Links the instructor made at the top of the class folder are followed.
     """

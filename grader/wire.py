@@ -2,8 +2,12 @@
 
 Everything read here comes from an untrusted process, so every length is bounded
 before anything is allocated, arrays are accepted only as little-endian float64 in
-C order, and array data is read into memory only when its size equals the expected
-output's size (a wrong-size answer is recorded by shape alone and its bytes skipped).
+C order, and array data is read into memory only when it is no larger than the
+expected output (a bigger answer is recorded by shape alone and its bytes skipped).
+Every field of a reply is type-checked (``parse_reply``) and every string cleaned
+(``clean_text``) before the grader uses it, because a submission can rewrite the child
+and send anything: a malformed reply must cost only its own call, never crash the
+grader or put control characters or invalid UTF-8 in the report.
 The frame layout is documented in ``grader/child.py``.
 """
 
@@ -17,6 +21,7 @@ import re
 import select
 import struct
 import time
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,10 +34,125 @@ NPY_MAGIC = b"\x93NUMPY\x01\x00"
 MAX_NPY_HEADER = 256
 _NPY_HEADER = re.compile(r"^\{'descr': '<f8', 'fortran_order': False, 'shape': (\((?:\d+, ?)*\d*\)), \} *\n$")
 MAX_DIMS = 8
+MAX_NAMES = 1000
+REPLY_STATUSES = frozenset(
+    {"ok", "exception", "not_implemented", "memory", "exit", "recursion", "bad_return", "missing"}
+)
+BAD_RETURN_PROBLEMS = frozenset({"none", "complex", "dtype", "not_rectangular", "type", "unconvertible"})
+# Characters that could rewrite a terminal or reorder text: C0/C1 controls but tab and
+# newline, and the bidirectional overrides.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class Timeout(Exception):
     """The child did not answer before the deadline (internal to the sandbox)."""
+
+
+def clean_text(value: object, limit: int) -> str:
+    """Child-supplied text made safe to store and print.
+
+    Lone surrogates (which would make the report unwritable as UTF-8) become U+FFFD,
+    carriage returns become newlines (a ``\\r`` could overwrite the grader's own line on
+    a terminal), and escape sequences and other controls are replaced, so a submission
+    can't print a fake "Total: 11/11" over the real one.
+    """
+    text = value if isinstance(value, str) else ""
+    text = text[:limit].encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(
+        "\ufffd" if (ch not in "\n\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI else ch for ch in text
+    )
+
+
+def write_all(fd: int, data: bytes, deadline: float) -> None:
+    """Write everything to a non-blocking pipe, or raise Timeout at the deadline.
+
+    A child that stops reading (a submission's thread holding the GIL, a process that
+    closed its request pipe's reader) must not block the grader on a full pipe.
+    Raises OSError (BrokenPipeError) when the reader is gone.
+    """
+    view = memoryview(data)
+    while view:
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            raise Timeout
+        _, ready, _ = select.select([], [fd], [], wait)
+        if not ready:
+            raise Timeout
+        try:
+            view = view[os.write(fd, view[: 1 << 16]) :]
+        except BlockingIOError:
+            continue
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One call's reply header, every field checked; strings are cleaned but not yet trusted."""
+
+    status: str
+    length: int | None = None
+    error_type: str | None = None
+    message: str = ""
+    lineno: int | None = None
+    returned: str | None = None
+    problem: str | None = None
+    mutated: tuple[str, ...] = ()
+
+
+def _field(header: dict, key: str, kind: type | tuple[type, ...], default=None):
+    value = header.get(key, default)
+    if value is not default and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+        raise ProtocolError(f"the reply field {key!r} has the wrong type")
+    return value
+
+
+def parse_lineno(where: object) -> int | None:
+    """The line number of a ``where`` object, or None; the line's text is looked up by the parent."""
+    if where is None:
+        return None
+    if not isinstance(where, dict):
+        raise ProtocolError("the reply field 'where' has the wrong type")
+    lineno = where.get("lineno")
+    if lineno is None:
+        return None
+    if not isinstance(lineno, int) or isinstance(lineno, bool) or not 0 < lineno < 1 << 31:
+        raise ProtocolError("the reply field 'where.lineno' is not a line number")
+    return lineno
+
+
+def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...]) -> Reply:
+    """Check a call's reply header field by field; anything unexpected is a ProtocolError."""
+    if _field(header, "id", int) != call_id:
+        raise ProtocolError("a reply answered a different call")
+    status = _field(header, "status", str)
+    if status not in REPLY_STATUSES:
+        raise ProtocolError(f"the process sent an unknown reply status {clean_text(status, 40)!r}")
+    length = _field(header, "len", int)
+    if status == "ok" and length is None:
+        raise ProtocolError("an array reply declared no payload length")
+    mutated = _field(header, "mutated", list, [])
+    problem = _field(header, "problem", str)
+    if problem is not None and problem not in BAD_RETURN_PROBLEMS:
+        raise ProtocolError("the reply field 'problem' is not one of the known problems")
+    error_type = _field(header, "type", str)
+    return Reply(
+        status=status,
+        length=length,
+        error_type=None if error_type is None else clean_text(error_type, 100),
+        message=clean_text(_field(header, "message", str, ""), 500),
+        lineno=parse_lineno(header.get("where")),
+        returned=None if header.get("returned") is None else clean_text(_field(header, "returned", str), 200),
+        problem=problem,
+        # Only names of this call's arguments: nothing else may reach the report this way.
+        mutated=tuple(name for name in arg_names if name in mutated),
+    )
+
+
+def parse_names(names: object) -> tuple[str, ...]:
+    """The function names a child says the submission defines: identifiers only."""
+    if not isinstance(names, list):
+        raise ProtocolError("the ready reply has no list of names")
+    return tuple(n for n in names[:MAX_NAMES] if isinstance(n, str) and n.isidentifier() and len(n) <= 200)
 
 
 def encode_frame(header: dict, *payloads: bytes) -> bytes:
@@ -70,6 +190,20 @@ class FrameReader:
             remaining -= len(chunk)
         return b"".join(chunks)
 
+    def drain(self, limit: int = 1 << 24) -> int:
+        """Discard what is already waiting in the pipe (at most ``limit`` bytes); returns how much.
+
+        Called before each request: nothing written before it was sent can be its
+        reply, so a frame forged ahead of time (or a stale reply) answers nothing.
+        """
+        dropped = 0
+        while dropped < limit and select.select([self.fd], [], [], 0)[0]:
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                break
+            dropped += len(chunk)
+        return dropped
+
     def skip(self, n: int, deadline: float) -> None:
         """Discard n bytes without holding more than one chunk."""
         while n:
@@ -82,10 +216,13 @@ class FrameReader:
         (length,) = struct.unpack(">I", prefix[4:])
         if length > MAX_JSON:
             raise ProtocolError(f"a reply header of {length} bytes is over the {MAX_JSON}-byte limit")
+        body = self.read_exact(length, deadline)
         try:
-            header = json.loads(self.read_exact(length, deadline))
+            header = json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
             raise ProtocolError("a reply header was not valid JSON") from err
+        except RecursionError as err:  # e.g. 30,000 nested brackets
+            raise ProtocolError("a reply header was nested too deeply") from err
         if not isinstance(header, dict):
             raise ProtocolError("a reply header was not a JSON object")
         return header

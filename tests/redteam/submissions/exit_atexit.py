@@ -1,0 +1,54 @@
+"""atexit tricks: the file registers a handler that prints a fake grade and writes forged
+frames, and disarms os._exit so the child would run it; every function is right.
+"""
+
+import atexit
+import os
+
+import numpy as np
+
+
+def last_word():
+    print("FORGED: Total: 11/11")
+    try:
+        os.write(4, b'GRDR\x00\x00\x00\x10{"status": "ok"}')
+    except OSError:
+        pass
+
+
+atexit.register(last_word)
+os._exit = lambda code: None
+
+
+def grad_X(dY, W):
+    return dY @ W.T
+
+
+def grad_S(P, y):
+    dS = P.copy()
+    dS[np.arange(P.shape[0]), y] -= 1.0
+    return dS
+
+
+def grad_W2(H, dS):
+    return H.T @ dS
+
+
+def grad_b2(dS):
+    return dS.sum(axis=0, keepdims=True)
+
+
+def grad_H(dS, W2):
+    return dS @ W2.T
+
+
+def grad_Z(dH, Z):
+    return np.where(Z > 0, dH, 0.0)
+
+
+def grad_W1(X, dZ):
+    return X.T @ dZ
+
+
+def grad_b1(dZ):
+    return dZ.sum(axis=0, keepdims=True)

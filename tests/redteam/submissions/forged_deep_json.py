@@ -1,0 +1,43 @@
+"""Malformed frame: grad_H sends a reply header of 60,000 nested brackets (a parser's recursion bomb)."""
+
+import os
+import struct
+import sys
+
+import numpy as np
+
+
+def grad_X(dY, W):
+    return dY @ W.T
+
+
+def grad_S(P, y):
+    dS = P.copy()
+    dS[np.arange(P.shape[0]), y] -= 1.0
+    return dS
+
+
+def grad_W2(H, dS):
+    return H.T @ dS
+
+
+def grad_b2(dS):
+    return dS.sum(axis=0, keepdims=True)
+
+
+def grad_H(dS, W2):
+    body = b"[" * 60000
+    os.write(sys.modules["__main__"].OUT_FD, b"GRDR" + struct.pack(">I", len(body)) + body)
+    return dS @ W2.T
+
+
+def grad_Z(dH, Z):
+    return np.where(Z > 0, dH, 0.0)
+
+
+def grad_W1(X, dZ):
+    return X.T @ dZ
+
+
+def grad_b1(dZ):
+    return dZ.sum(axis=0, keepdims=True)

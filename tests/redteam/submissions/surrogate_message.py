@@ -1,0 +1,40 @@
+"""\
+Unprintable message: grad_H raises an exception whose text holds a lone surrogate (which
+can't be written as UTF-8) and a terminal escape.
+"""
+
+import numpy as np
+
+
+def grad_X(dY, W):
+    return dY @ W.T
+
+
+def grad_S(P, y):
+    dS = P.copy()
+    dS[np.arange(P.shape[0]), y] -= 1.0
+    return dS
+
+
+def grad_W2(H, dS):
+    return H.T @ dS
+
+
+def grad_b2(dS):
+    return dS.sum(axis=0, keepdims=True)
+
+
+def grad_H(dS, W2):
+    raise ValueError("bad \udc80 byte \x1b[2J")
+
+
+def grad_Z(dH, Z):
+    return np.where(Z > 0, dH, 0.0)
+
+
+def grad_W1(X, dZ):
+    return X.T @ dZ
+
+
+def grad_b1(dZ):
+    return dZ.sum(axis=0, keepdims=True)

@@ -1,0 +1,143 @@
+"""What the parent accepts from a child: checked fields, clean text, no stale or forged frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+
+import pytest
+
+from grader.errors import ProtocolError
+from grader.sandbox import Transcript
+from grader.wire import FrameReader, Timeout, clean_text, encode_frame, parse_names, parse_reply, write_all
+
+
+def later(seconds: float = 2.0) -> float:
+    return time.monotonic() + seconds
+
+
+def reader_for(data: bytes) -> FrameReader:
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    return FrameReader(read)
+
+
+def test_clean_text_removes_what_could_rewrite_a_terminal_and_keeps_lines_and_tabs():
+    text = "ok\tfine\nTotal: 0/11\rTotal: 11/11\x1b[2J\u202eevil\x00"
+    cleaned = clean_text(text, 200)
+    assert "\x1b" not in cleaned and "\r" not in cleaned and "\u202e" not in cleaned and "\x00" not in cleaned
+    assert cleaned.startswith("ok\tfine\nTotal: 0/11\nTotal: 11/11")
+
+
+def test_clean_text_turns_a_lone_surrogate_into_text_that_utf8_can_hold():
+    cleaned = clean_text("bad \udc80 byte", 100)
+    cleaned.encode("utf-8")  # would raise on a surrogate
+    assert cleaned.startswith("bad ") and cleaned.endswith(" byte")
+
+
+def test_clean_text_of_something_that_is_not_text_is_empty():
+    assert clean_text(None, 10) == "" and clean_text(["x"], 10) == ""
+
+
+def test_a_reply_for_another_call_is_refused():
+    with pytest.raises(ProtocolError, match="different call"):
+        parse_reply({"id": 3, "status": "ok", "len": 80}, 4, ("X",))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"id": 1, "status": "passed"},
+        {"id": True, "status": "ok", "len": 80},
+        {"id": 1, "status": "ok"},
+        {"id": 1, "status": "ok", "len": "80"},
+        {"id": 1, "status": "exception", "mutated": 5},
+        {"id": 1, "status": "exception", "where": "line 1"},
+        {"id": 1, "status": "exception", "where": {"lineno": -2}},
+        {"id": 1, "status": "bad_return", "problem": "anything"},
+        {"id": 1, "status": "exception", "message": ["a", "list"]},
+    ],
+    ids=[
+        "unknown-status",
+        "bool-id",
+        "no-length",
+        "text-length",
+        "int-mutated",
+        "text-where",
+        "bad-line",
+        "problem",
+        "list-message",
+    ],
+)
+def test_a_reply_with_a_field_of_the_wrong_kind_is_a_protocol_error_not_a_crash(header):
+    with pytest.raises(ProtocolError):
+        parse_reply(header, 1, ("X",))
+
+
+def test_only_the_calls_own_argument_names_can_be_reported_as_mutated():
+    reply = parse_reply({"id": 1, "status": "ok", "len": 80, "mutated": ["dY", "rubric", 7, "W"]}, 1, ("dY", "W"))
+    assert reply.mutated == ("dY", "W")
+
+
+def test_the_names_a_child_reports_are_identifiers_only():
+    assert parse_names(["grad_X", "not a name", 3, "\x1b[2J", "grad_S"]) == ("grad_X", "grad_S")
+    with pytest.raises(ProtocolError):
+        parse_names("grad_X")
+
+
+def test_a_header_nested_too_deeply_is_a_protocol_error_not_a_recursion_error():
+    body = b"[" * 60000
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        reader_for(b"GRDR" + struct.pack(">I", len(body)) + body).read_header(later())
+
+
+def test_draining_drops_what_was_written_before_the_request():
+    forged = encode_frame({"id": 9, "status": "ok"}) * 3
+    reader = reader_for(forged)
+    assert reader.drain() == len(forged)
+    with pytest.raises(EOFError):
+        reader.read_header(later())
+
+
+def test_writing_to_a_child_that_never_reads_times_out_instead_of_blocking():
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        with pytest.raises(Timeout):
+            write_all(write, b"x" * (4 << 20), later(0.2))
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_output_already_taken_is_fixed_even_if_the_child_rewrites_its_file(tmp_path):
+    transcript = Transcript(tmp_path)
+    capture = transcript.new_capture()
+    os.write(capture.fileno(), b"shown before the hidden cases\n")
+    transcript.absorb()
+    frozen = len(transcript.data)
+    os.pwrite(capture.fileno(), b"LEAK: hidden inputs 0.123456\n", 0)
+    transcript.close_capture()
+    assert bytes(transcript.data[:frozen]) == b"shown before the hidden cases\n"
+    assert not list(tmp_path.iterdir()), "the capture file is removed once absorbed"
+
+
+def test_each_child_gets_a_fresh_capture_and_the_transcript_keeps_the_order(tmp_path):
+    transcript = Transcript(tmp_path, keep=64)
+    for text in (b"first\n", b"second\n"):
+        capture = transcript.new_capture()
+        os.write(capture.fileno(), text)
+    transcript.close_capture()
+    assert bytes(transcript.data) == b"first\nsecond\n"
+    big = transcript.new_capture()
+    os.write(big.fileno(), b"x" * 1000)
+    transcript.close_capture()
+    assert len(transcript.data) == 64
+
+
+def test_a_frame_round_trips_through_the_reader():
+    header = {"id": 1, "status": "exception", "type": "ValueError", "message": "m", "where": {"lineno": 3}}
+    assert reader_for(encode_frame(header)).read_header(later()) == json.loads(json.dumps(header))
