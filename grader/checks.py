@@ -146,6 +146,16 @@ def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -
     return ""
 
 
+def plausible_shape(got_shape: tuple[int, ...], case: Case) -> bool:
+    """Is a shape made only of this case's own dimensions (and 1s)?
+
+    Only such shapes are quoted for hidden cases: any other shape is chosen by the
+    submission and could smuggle a hidden input out through the feedback.
+    """
+    allowed = {1, *case.dims.values()}
+    return len(got_shape) <= len(case.expected.shape) + 1 and all(d in allowed for d in got_shape)
+
+
 def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: Settings) -> CheckResult:
     """The verdict on one call: None -> type -> shape -> finite -> values against both oracles."""
     hidden = not case.visible
@@ -163,6 +173,13 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
     got_shape = tuple(outcome.shape or ())
     want = case.expected.shape
     got = outcome.value
+    if hidden and not plausible_shape(got_shape, case):
+        return CheckResult(
+            status=CaseStatus.WRONG_SHAPE,
+            credit=0.0,
+            message=f"{name} returned a {len(got_shape)}-d array of another shape, expected {want}",
+            **common,
+        )
     credit, status, shape_note = 1.0, CaseStatus.PASSED, ""
     if got_shape != want:
         squeezable = squeeze_shape(got_shape) == squeeze_shape(want)

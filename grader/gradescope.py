@@ -40,7 +40,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 import grader
@@ -49,7 +48,7 @@ from grader.errors import GraderError, RubricError, SubmissionFileError
 from grader.grading import grade_submission
 from grader.reference import load_mistakes, load_reference
 from grader.report import Report, report_to_dict, validate_report, write_json_atomic
-from grader.rubric import Rubric, load_rubric, load_schema, resolve_rubric_path
+from grader.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
 from grader.scoring import EquationResult
 from grader.table import isolation_warning
 
@@ -356,7 +355,9 @@ def fallback_results(error: str, elapsed: float) -> dict:
 
 def validate_results(document: dict) -> None:
     """Raise jsonschema.ValidationError unless the document is a results.json Gradescope accepts."""
-    jsonschema.validate(document, load_schema("gradescope_results.schema.json"), cls=jsonschema.Draft202012Validator)
+    error = schema_error(document, "gradescope_results.schema.json")
+    if error is not None:
+        raise error
 
 
 # --- the runner -----------------------------------------------------------------------------

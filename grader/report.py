@@ -16,12 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 
 import grader
 from grader.cases import Case
-from grader.rubric import Rubric, load_schema
+from grader.rubric import Rubric, schema_error
 from grader.sandbox import Protections
 from grader.scoring import EquationResult
 
@@ -140,7 +139,9 @@ def report_to_dict(report: Report) -> dict:
 
 def validate_report(document: dict) -> None:
     """Raise jsonschema.ValidationError if the document does not match the shipped schema."""
-    jsonschema.validate(document, load_schema("report.schema.json"), cls=jsonschema.Draft202012Validator)
+    error = schema_error(document, "report.schema.json")
+    if error is not None:
+        raise error
 
 
 def write_json_atomic(path: str | Path, document: dict) -> None:

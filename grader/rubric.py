@@ -9,6 +9,7 @@ a number``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -127,6 +128,17 @@ def load_schema(name: str) -> dict:
     return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
 
 
+@functools.cache
+def schema_validator(name: str) -> jsonschema.Draft202012Validator:
+    """A shipped schema's validator, built once per process: building costs more than validating."""
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def schema_error(document: Any, schema_name: str) -> jsonschema.ValidationError | None:
+    """The most relevant violation of a shipped schema, or None when the document is valid."""
+    return jsonschema.exceptions.best_match(schema_validator(schema_name).iter_errors(document))
+
+
 def format_path(parts) -> str:
     """``equations[3].points`` from jsonschema's path parts."""
     text = ""
@@ -172,8 +184,7 @@ def describe_schema_error(err: jsonschema.ValidationError) -> tuple[str, str]:
 
 def validate_against_schema(document: Any, schema_name: str, source: str) -> None:
     """Raise one RubricError line for the most relevant schema violation."""
-    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    error = schema_error(document, schema_name)
     if error is not None:
         where, message = describe_schema_error(error)
         raise RubricError(f"{source}: {where}: {message}")

@@ -44,3 +44,15 @@ def test_hidden_cases_carry_no_inputs_or_expected_values_in_the_report(quiz4):
                 assert not {"inputs", "expected", "got", "dims", "diff"} & set(case)
             else:
                 assert {"inputs", "expected", "got"} <= set(case)
+
+
+def test_a_hidden_case_never_quotes_a_shape_the_submission_made_up(tmp_path, quiz4):
+    text = (REPO / "solutions" / "quiz4.py").read_text()
+    text += "\n\ndef grad_b1(dZ):\n    return np.zeros((0, int(abs(dZ[0, 0]) * 1e6) + 7))\n"
+    path = tmp_path / "quiz4.py"
+    path.write_text(text)
+    _, document = grade(path, quiz4)
+    eq15 = next(eq for eq in document["equations"] if eq["id"] == "eq15")
+    hidden = [c for c in eq15["cases"] if not c["visible"]]
+    assert all(c["status"] == "wrong_shape" and c["got_shape"] is None for c in hidden)
+    assert all("another shape" in c["message"] for c in hidden)
