@@ -109,8 +109,17 @@ def finite_difference(
     entries within ``step`` of a kink (e.g. ReLU at 0) are left out, since there the
     one-sided slopes differ and finite differences measure neither.
     """
+    if inputs[fd.wrt].dtype.kind != "f":
+        raise ValueError(f"finite_difference.wrt {fd.wrt!r} is not a real-valued input (dtype {inputs[fd.wrt].dtype})")
     point = np.array(inputs[fd.wrt], dtype=np.float64)
     upstream = None if fd.upstream is None else inputs[fd.upstream]
+    out = np.asarray(forward(*(inputs[name] for name in fd.args)))
+    if upstream is not None and upstream.shape != out.shape:
+        raise ValueError(f"upstream {fd.upstream!r} has shape {upstream.shape} but {fd.forward}(...) has {out.shape}")
+    if upstream is None and out.shape != ():
+        raise ValueError(f"{fd.forward}(...) returns shape {out.shape}: without `upstream` it must return a scalar")
+    if fd.kink_input is not None and inputs[fd.kink_input].shape != point.shape:
+        raise ValueError(f"kinks.input {fd.kink_input!r} must have the shape of {fd.wrt!r}, {point.shape}")
 
     def objective() -> float:
         values = [point if name == fd.wrt else inputs[name] for name in fd.args]
@@ -143,24 +152,29 @@ def build_case(
 ) -> Case:
     dims = draw_dims(rng, dims_used(equation), rubric.settings.dims, fixed)
     inputs: dict[str, np.ndarray] = {}
-    for spec in equation.inputs:
-        inputs[spec.name] = draw_input(rng, spec, dims, inputs, reference)
-    for value in inputs.values():
-        value.setflags(write=False)
-    args = [inputs[name].copy() for name in equation.args]
-    expected = np.asarray(getattr(reference, equation.function)(*args), dtype=np.float64)
+    where = f"{rubric.path}: {equation.id}"
+    # Instructor code and rubric cross-references fail here, not in a student's grade.
+    try:
+        for spec in equation.inputs:
+            inputs[spec.name] = draw_input(rng, spec, dims, inputs, reference)
+        for value in inputs.values():
+            value.setflags(write=False)
+        args = [inputs[name].copy() for name in equation.args]
+        expected = np.asarray(getattr(reference, equation.function)(*args), dtype=np.float64)
+        fd_expected, fd_mask = finite_difference(
+            getattr(reference, equation.finite_difference.forward),
+            equation.finite_difference,
+            inputs,
+            rubric.settings.fd_step,
+        )
+    except Exception as err:  # noqa: BLE001 - any failure of instructor code is a configuration error
+        raise ReferenceModuleError(f"{where}: cannot build a case: {type(err).__name__}: {err}") from err
     want = resolve_shape(equation.returns, dims)
     if expected.shape != want:
         raise ReferenceModuleError(
             f"{rubric.reference}: {equation.function} returned shape {expected.shape}, "
             f"but the rubric's {equation.id}.returns says {want}"
         )
-    fd_expected, fd_mask = finite_difference(
-        getattr(reference, equation.finite_difference.forward),
-        equation.finite_difference,
-        inputs,
-        rubric.settings.fd_step,
-    )
     if fd_expected.shape != want:
         raise ReferenceModuleError(
             f"{rubric.path}: {equation.id}.finite_difference differentiates {equation.finite_difference.wrt!r} "

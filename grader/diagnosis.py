@@ -43,19 +43,36 @@ def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings)
         return check.got_shape is not None and wrong.shape == check.got_shape
     got = check.value
     if wrong.shape != got.shape:
-        # A 0-d sum and a (1, 1) one are the same mistake.
+        # A 0-d sum and a (1, 1) one are the same mistake; but where the values were right
+        # and only the shape was off, only that exact shape explains it.
+        if check.status == CaseStatus.SHAPE_CREDIT:
+            return False
         if wrong.size != got.size or squeeze_shape(wrong.shape) != squeeze_shape(got.shape):
             return False
         wrong = wrong.reshape(got.shape)
     return within(got, wrong, settings.tolerance)
 
 
+def explains(wrong: np.ndarray | None, case: Case, check: CheckResult, settings: Settings) -> bool:
+    """A mistake explains a failed case when it is wrong there too and gives what the student gave.
+
+    A mistake that coincides with the right answer on this case (an average when the
+    batch has one example) explains nothing about it.
+    """
+    if wrong is None:
+        return False
+    right = wrong.shape == case.expected.shape and within(wrong, case.expected, settings.tolerance)
+    return not right and reproduces(wrong, check, settings)
+
+
 def match_mistake(
     equation: Equation, pairs: list[tuple[Case, CheckResult]], module: ModuleType, settings: Settings
 ) -> Diagnosis | None:
-    """The first catalogued mistake that reproduces the student's output on every failed case."""
+    """The first catalogued mistake that explains every failed case."""
     for mistake in equation.mistakes:
-        if all(reproduces(evaluate_mistake(module, mistake.function, case), check, settings) for case, check in pairs):
+        if all(
+            explains(evaluate_mistake(module, mistake.function, case), case, check, settings) for case, check in pairs
+        ):
             return Diagnosis("mistake", f"Likely mistake: {mistake.hint}", mistake.id)
     return None
 

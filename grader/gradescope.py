@@ -47,7 +47,7 @@ from grader.bundle import write_zip
 from grader.errors import GraderError, RubricError, SubmissionFileError
 from grader.grading import grade_submission
 from grader.reference import load_mistakes, load_reference
-from grader.report import Report, report_to_dict, validate_report, write_json_atomic
+from grader.report import Report, display_text, report_to_dict, validate_report, write_json_atomic
 from grader.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
 from grader.scoring import EquationResult
 from grader.table import isolation_warning
@@ -248,14 +248,16 @@ def equation_markdown(result: EquationResult, report: Report) -> str:
 
 def summary_markdown(report: Report, graded: str) -> str:
     """The top-level output: what was graded, the total, and what the file printed."""
-    full = sum(r.score >= r.equation.points - 1e-9 for r in report.equations)
+    # Only parts the student may see now are counted: a hidden part's verdict must not leak.
+    shown = [r for r in report.equations if r.equation.visibility == "visible"]
+    full = sum(r.score >= r.equation.points - 1e-9 for r in shown)
     lines = [
         f"**{escape_markdown(report.rubric.title)}**",
         "",
         f"Graded `{graded}`: **{points(report.score)}/{points(report.max_score)}** points; "
-        f"{full} of {len(report.equations)} parts earned full marks.",
+        f"{full} of {len(shown)} visible parts earned full marks.",
     ]
-    if full < len(report.equations):
+    if full < len(shown):
         lines += [
             "",
             "Each part below says what went wrong. Hidden cases use inputs drawn for your file, "
@@ -290,7 +292,7 @@ def results_from_report(report: Report, graded: str, elapsed: float, notes: Sequ
     return {
         "score": report.score,
         "execution_time": execution_seconds(elapsed),
-        "output": summary_markdown(report, graded),
+        "output": summary_markdown(report, display_text(graded)),
         "output_format": "md",
         "stdout_visibility": "hidden",
         "visibility": "visible",
@@ -442,7 +444,13 @@ def run_autograder(paths: AutograderPaths, rubric_path: Path | None = None) -> d
         error = traceback.format_exc()
         print(error)
         document = fallback_results(error, time.monotonic() - started)
-    write_json_atomic(paths.results_file, document)
+    try:
+        write_json_atomic(paths.results_file, document)
+    except (ValueError, UnicodeError):  # not JSON-writable after all: the fallback always is
+        error = traceback.format_exc()
+        print(error)
+        document = fallback_results(error, time.monotonic() - started)
+        write_json_atomic(paths.results_file, document)
     return document
 
 

@@ -55,8 +55,19 @@ class Report:
         return self.rubric.max_score
 
 
+def display_text(text: object) -> str:
+    """Text that JSON can hold: a file name's undecodable bytes become U+FFFD."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _array(value: np.ndarray | None):
-    return None if value is None else np.asarray(value, dtype=np.float64).tolist()
+    """Nested lists for JSON; NaN and infinities become null (JSON has no such numbers)."""
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64)
+    if np.all(np.isfinite(value)):
+        return value.tolist()
+    return np.where(np.isfinite(value), value, None).tolist()
 
 
 def case_to_dict(case: Case, check) -> dict:
@@ -110,7 +121,7 @@ def report_to_dict(report: Report) -> dict:
         "assignment": rubric.assignment,
         "title": rubric.title,
         "submission": {
-            "path": report.submission_path,
+            "path": display_text(report.submission_path),
             "sha256": report.submission_sha256,
             "metadata": dict(report.metadata),
         },
@@ -121,7 +132,7 @@ def report_to_dict(report: Report) -> dict:
         "output": report.output,
         "grader": {
             "version": grader.__version__,
-            "rubric": str(rubric.path),
+            "rubric": display_text(rubric.path),
             "rubric_sha256": rubric.sha256,
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -130,7 +141,9 @@ def report_to_dict(report: Report) -> dict:
             "hidden_seed": report.seed.hidden_seed,
             "seed_source": report.seed.source,
             "rubric_seed": rubric.seed,
-            "command": f"grade {report.submission_path} --rubric {rubric.path} --seed {report.seed.hidden_seed}",
+            "command": display_text(
+                f"grade {report.submission_path} --rubric {rubric.path} --seed {report.seed.hidden_seed}"
+            ),
         },
         "sandbox": report.protections.as_dict(),
         "timings": dict(report.timings),
@@ -151,7 +164,7 @@ def write_json_atomic(path: str | Path, document: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False)
+            json.dump(document, handle, indent=2, ensure_ascii=False, allow_nan=False)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -30,7 +30,7 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 @dataclass(frozen=True)
 class Tolerance:
-    """A case's output agrees when |got - expected| <= atol + rtol * |expected| entrywise."""
+    """A case's output agrees when |got - expected| <= atol + rtol * max|expected| entrywise."""
 
     rtol: float
     atol: float
@@ -42,7 +42,7 @@ class Settings:
     hidden_cases: int = 4
     dims: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
     batch_dim: str | None = None
-    tolerance: Tolerance = Tolerance(rtol=1e-6, atol=1e-8)
+    tolerance: Tolerance = Tolerance(rtol=1e-5, atol=1e-8)
     fd_step: float = 1e-6
     fd_tolerance: Tolerance = Tolerance(rtol=1e-5, atol=1e-6)
     time_limit: float = 2.0

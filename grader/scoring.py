@@ -104,6 +104,8 @@ def score_equation(
         if settings.mutation_penalty:
             score = max(0.0, score - settings.mutation_penalty * equation.points)
             feedback += f" This costs {settings.mutation_penalty:.0%} of the points."
+            if status == EquationStatus.PASSED:
+                status = EquationStatus.PARTIAL if score > 0 else EquationStatus.FAILED
     if any(c.oracle_disagreement for c in cases):
         flags.append("oracle_disagreement")
     if any(c.status == CaseStatus.TIMEOUT for c in cases):

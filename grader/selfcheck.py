@@ -223,13 +223,19 @@ def squeeze_shape(shape) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
 
+def wrong_entries(got, expected, tol: dict):
+    """The grader's measure: |got - expected| > atol + rtol * max|expected| (NaN is wrong)."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return ~(np.abs(got - expected) <= tol["atol"] + tol["rtol"] * scale)
+
+
 def within(got, expected, tol: dict, mask=None) -> bool:
-    close = np.abs(got - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected)
-    return bool(np.all(close if mask is None else close[mask]))
+    wrong = wrong_entries(got, expected, tol)
+    return not bool(np.any(wrong if mask is None else wrong[mask]))
 
 
 def first_differences(got, expected, tol: dict, mask, limit: int = 3) -> list[dict]:
-    wrong = np.argwhere(~(np.abs(got - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected)) & mask)
+    wrong = np.argwhere(wrong_entries(got, expected, tol) & mask)
     return [
         {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
         for idx in wrong[:limit]
@@ -255,9 +261,12 @@ def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings
         return {"status": "not_finite", "message": f"{function} returned NaN or infinite entries"}
     status, note = "passed", ""
     if got_shape != want:
-        if squeeze_shape(got_shape) != squeeze_shape(want):
+        squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
+        if not squeezable or not within(arr.reshape(want), expected, tol, mask):
             transposed = len(got_shape) == 2 and got_shape == want[::-1] and within(arr.T, expected, tol, mask)
             lead = ": the values are right but transposed" if transposed else ""
+            if squeezable:
+                lead = ": the shape differs only in axes of size 1, but the values are wrong too"
             return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{lead}"}
         arr = arr.reshape(want)
         status = "shape_credit"
@@ -286,6 +295,8 @@ def check_submission(submission: Path, folder: Path) -> dict:
     forbidden = forbidden_functions(source.decode("utf-8", "replace"), settings["forbidden_imports"], functions)
     module = type(sys)("submission")
     module.__file__ = str(submission)
+
+    sys.modules["submission"] = module  # dataclasses and pickle look a class's module up there
 
     def load():
         exec(compile(source, str(submission), "exec"), module.__dict__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-from grader.report import Report
+from grader.report import Report, display_text
 from grader.scoring import EquationStatus
 
 
@@ -17,7 +17,11 @@ def render_report(report: Report, width: int | None = None) -> str:
     """A plain-text table a student can read in a terminal; no hidden input is in it."""
     width = width or min(100, shutil.get_terminal_size((100, 24)).columns)
     rubric = report.rubric
-    lines = [f"{rubric.title}", f"submission: {report.submission_path} (sha256 {report.submission_sha256[:12]})", ""]
+    lines = [
+        f"{rubric.title}",
+        f"submission: {display_text(report.submission_path)} (sha256 {report.submission_sha256[:12]})",
+        "",
+    ]
     rows = [("eq", "function", "score", "status")]
     for result in report.equations:
         eq = result.equation

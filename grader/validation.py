@@ -19,6 +19,9 @@ from grader.reference import load_mistakes, load_reference
 from grader.rubric import load_rubric
 
 
+MIN_SEED = 2**40  # below this, a search over seeds against the shipped visible inputs is quick
+
+
 def template_functions(path: Path) -> set[str]:
     tree = ast.parse(path.read_bytes())
     return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -31,6 +34,12 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
     mistakes = load_mistakes(rubric)
     many = dataclasses.replace(rubric, settings=dataclasses.replace(rubric.settings, hidden_cases=max(1, cases)))
     problems: list[str] = []
+    if rubric.seed < MIN_SEED:
+        problems.append(
+            f"{rubric.path}: seed: {rubric.seed} is small enough to be found by trying seeds against the visible "
+            "cases, and it keys the hidden ones: use a large random number (e.g. python -c 'import secrets; "
+            "print(secrets.randbits(63))')"
+        )
     defined = template_functions(rubric.template)
     for eq in rubric.equations:
         if eq.function not in defined:
