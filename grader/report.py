@@ -8,6 +8,8 @@ for a given submission, rubric and seed.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import platform
@@ -53,6 +55,16 @@ class Report:
     @property
     def max_score(self) -> float:
         return self.rubric.max_score
+
+
+@functools.cache
+def grader_code_sha256() -> str:
+    """A hash of the grader's own code and schemas, so a changed grader counts as another version."""
+    package = Path(grader.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *package.glob("schemas/*.json")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def display_text(text: object) -> str:
@@ -134,6 +146,8 @@ def report_to_dict(report: Report) -> dict:
             "version": grader.__version__,
             "rubric": display_text(rubric.path),
             "rubric_sha256": rubric.sha256,
+            "assignment_sha256": rubric.assignment_sha256,
+            "code_sha256": grader_code_sha256(),
             "python": platform.python_version(),
             "numpy": np.__version__,
         },

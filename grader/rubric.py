@@ -122,6 +122,18 @@ class Rubric:
     def max_score(self) -> float:
         return sum(eq.points for eq in self.equations)
 
+    @property
+    def assignment_sha256(self) -> str:
+        """One hash of every file that decides a grade: the rubric, reference, catalog and template.
+
+        A report is current only while this matches: fixing the reference must regrade.
+        """
+        digest = hashlib.sha256(self.sha256.encode())
+        for path in (self.reference, self.mistakes_module, self.template):
+            if path is not None:
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
 
 def load_schema(name: str) -> dict:
     """A JSON Schema shipped in ``grader/schemas``."""
