@@ -83,7 +83,7 @@ def hanging_seconds(outdir: Path, hung: list[str]) -> float:
 
 
 def spawn_cost(samples: int = 10) -> float:
-    """CPU seconds to start the sandbox's child interpreter and import numpy: what a zygote would save."""
+    """CPU seconds to start a child interpreter and import numpy: what the sandbox's zygote saves per child."""
     command = [sys.executable, "-I", "-c", "import numpy"]
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     cpu = children_cpu()
@@ -145,7 +145,7 @@ def main() -> int:
         best = max(rates)
         print(f"batch -j{best} vs loop: {rates[best] / loop_rate:.2f}x  (target >= 3);  ", end="")
         print(f"batch -j1 vs loop: {rates.get(1, float('nan')) / loop_rate:.2f}x")
-        print(f"sandbox child start-up (python -I + numpy): {spawn_cost():.3f} CPU s per submission")
+        print(f"child start-up the zygote saves (python -I + numpy): {spawn_cost():.3f} CPU s per child")
         print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         shutil.rmtree(work, ignore_errors=True)

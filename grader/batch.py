@@ -56,7 +56,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 
 import grader
@@ -75,9 +74,16 @@ from grader.gradebook import (
 from grader.grading import MAX_SUBMISSION_BYTES, grade_submission
 from grader.progress import Progress, format_duration
 from grader.reference import load_mistakes, load_reference
-from grader.report import SCHEMA_VERSION, report_to_dict, write_json_atomic
+from grader.report import (
+    SCHEMA_VERSION,
+    display_text,
+    grader_code_sha256,
+    report_to_dict,
+    validate_report,
+    write_json_atomic,
+)
 from grader.roster import Submission, find_submissions, natural_key, sha256_file
-from grader.rubric import Rubric, load_rubric, load_schema, resolve_rubric_path
+from grader.rubric import Rubric, load_rubric, resolve_rubric_path
 from grader.summary import render_html, summarize_class
 
 MANIFEST = "batch.json"
@@ -223,19 +229,10 @@ def read_json(path: Path) -> dict | None:
 
 # -- reports --------------------------------------------------------------------------
 
-_validator: jsonschema.Draft202012Validator | None = None
-
 
 def write_checked_report(document: dict, path: Path) -> None:
-    """Validate against the report schema and write atomically.
-
-    The same check as ``report.write_report``, with the validator built once per
-    process: building it checks the schema itself, which costs ~20 ms a report.
-    """
-    global _validator
-    if _validator is None:
-        _validator = jsonschema.Draft202012Validator(load_schema("report.schema.json"))
-    _validator.validate(document)
+    """Validate against the report schema and write atomically."""
+    validate_report(document)
     write_json_atomic(path, document)
 
 
@@ -290,7 +287,11 @@ def failure_report(task: Task, rubric: Rubric, flag: str, message: str) -> dict:
 
 
 def current_report(task: Task, rubric: Rubric) -> dict | None:
-    """The existing report if it is a grade of this very file, rubric and grader (so it can be kept)."""
+    """The existing report if it is a grade of this very file, assignment and grader (so it can be kept).
+
+    The assignment hash covers the reference, catalog and template as well as the
+    rubric, so fixing the reference regrades everyone.
+    """
     if task.sha256 is None:
         return None
     document = read_json(task.report)
@@ -303,7 +304,9 @@ def current_report(task: Task, rubric: Rubric) -> dict | None:
     if (
         submission.get("sha256") != task.sha256
         or made_by.get("rubric_sha256") != rubric.sha256
+        or made_by.get("assignment_sha256") != rubric.assignment_sha256
         or made_by.get("version") != grader.__version__
+        or made_by.get("code_sha256") != grader_code_sha256()
         or {key: metadata.get(key) for key in expected} != expected
         or {UNGRADABLE_FLAG, GRADER_ERROR_FLAG} & set(document.get("flags") or ())
     ):
@@ -537,10 +540,15 @@ def manifest_for(rubric: Rubric, source: Path, shard: Shard | None, submissions:
         "equations": [eq.id for eq in rubric.equations],
         "rubric": str(rubric.path),
         "rubric_sha256": rubric.sha256,
+        "assignment_sha256": rubric.assignment_sha256,
         "grader_version": grader.__version__,
-        "inputs": [str(source.resolve())],
+        "code_sha256": grader_code_sha256(),
+        "inputs": [display_text(source.resolve())],
         "shard": None if shard is None else {"index": shard.index, "count": shard.count},
-        "submissions": [{"id": s.id, "source": s.source, "report": report_name(s.id)} for s in submissions],
+        "submissions": [
+            {"id": display_text(s.id), "source": display_text(s.source), "report": display_text(report_name(s.id))}
+            for s in submissions
+        ],
     }
 
 
@@ -708,8 +716,14 @@ def check_mergeable(sources: Sequence[Path], manifests: Sequence[dict]) -> None:
     """Same rubric and grader everywhere, no submission twice, and every shard of N present once."""
     first = manifests[0]
     for source, manifest in zip(sources, manifests):
-        for key, what in (("rubric_sha256", "rubric"), ("grader_version", "grader version")):
-            if manifest[key] != first[key]:
+        checked = (
+            ("rubric_sha256", "rubric"),
+            ("assignment_sha256", "reference, catalog or template"),
+            ("grader_version", "grader version"),
+            ("code_sha256", "grader code"),
+        )
+        for key, what in checked:
+            if manifest.get(key) != first.get(key):
                 raise BatchError(f"{source}: graded with another {what} than {sources[0]}; regrade it to merge")
     seen: dict[str, Path] = {}
     for source, manifest in zip(sources, manifests):

@@ -1,14 +1,15 @@
 """The untrusted side of the sandbox: the program that imports a submission and calls it.
 
-The parent runs this file's *source* with ``python -I -c`` inside the sandbox, so it
-must not import anything from ``grader`` (the package may be hidden from the child):
-only the standard library and numpy.
+The parent runs this file's *source* with ``python -I -c`` inside the sandbox, or the
+zygote (``grader/zygote.py``) runs it as a module and calls ``run`` in each child it
+forks, so it must not import anything from ``grader`` (the package may be hidden from
+the child): only the standard library and numpy.
 
 Protocol (see ``grader/wire.py`` for the parent's strict reader). Every message is a
 frame: ``b"GRDR"``, a 4-byte big-endian length, a JSON object of that length, then the
 payloads whose byte lengths the JSON declares. Requests arrive on the descriptor named
-by argv[1], replies leave on argv[2]; stdin is /dev/null and stdout/stderr go to a
-capped capture file of their own.
+by argv[1], replies leave on argv[2] (3 and 4 in a child of the zygote); stdin is
+/dev/null and stdout/stderr go to a capped capture file of their own.
 
 0. child  -> ``{"status": "started"}`` once Python and numpy are loaded, before any of
    the submission runs: anything that goes wrong earlier is the machine's fault (the
@@ -181,6 +182,7 @@ def load_submission(request, source):
     sys.meta_path.insert(0, finder)
     module = type(sys)("submission")
     module.__file__ = filename
+    sys.modules["submission"] = module  # dataclasses, pickle and typing look a class's module up there
     import linecache
 
     linecache.cache[filename] = (len(source), None, source.decode("utf-8", "replace").splitlines(True), filename)
@@ -261,7 +263,14 @@ def serve():
         write_frame(OUT_FD, reply, payload)
 
 
-if __name__ == "__main__":
+def run(in_fd, out_fd):
+    """The child's whole life once Python and numpy are loaded; never returns.
+
+    The descriptors stay module globals, so a child forked by the zygote (which makes
+    this module ``__main__``) looks exactly like one started with ``python -c``.
+    """
+    global IN_FD, OUT_FD
+    IN_FD, OUT_FD = in_fd, out_fd
     # Python ignores SIGXFSZ; by default it kills, so output over the limit ends the
     # child with a cause the parent can name (and the next child gets a fresh file).
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -272,3 +281,7 @@ if __name__ == "__main__":
         pass
     # Skip atexit handlers and buffered-output tricks: the submission gets no last word.
     os._exit(0)
+
+
+if __name__ == "__main__":
+    run(IN_FD, OUT_FD)

@@ -6,23 +6,21 @@
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
 validated; 1 when ``validate`` finds the reference and finite differences disagree;
 2 for usage, file or rubric errors, with one line that says what to fix.
+
+Each command imports what it needs when it runs: ``grade FILE`` starts the sandbox's
+zygote first, so the child's Python and numpy load while the grader loads its own
+(jsonschema, yaml, the rubric, the cases) on the other core.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.batch import run_batch_command
-from grader.bundle import run_bundle_command
 from grader.errors import GraderError
-from grader.gradescope import run_gradescope_command
-from grader.grading import grade_submission
-from grader.report import write_report
-from grader.rubric import load_rubric, resolve_rubric_path
-from grader.table import isolation_warning, render_report
 
 
 class UsageError(GraderError):
@@ -55,6 +53,14 @@ def run_grade(argv: Sequence[str]) -> int:
     args = grade_parser().parse_args(argv)
     if args.seed is not None and args.seed < 0:
         raise UsageError("grade: --seed must be a non-negative integer")
+    from grader.sandbox import start_zygote
+
+    start_zygote()
+    from grader.grading import grade_submission
+    from grader.report import write_report
+    from grader.rubric import load_rubric, resolve_rubric_path
+    from grader.table import isolation_warning, render_report
+
     rubric = load_rubric(resolve_rubric_path(args.rubric))
     report = grade_submission(Path(args.submission), rubric, seed=args.seed)
     output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
@@ -71,6 +77,7 @@ def run_grade(argv: Sequence[str]) -> int:
 
 
 def run_validate(argv: Sequence[str]) -> int:
+    from grader.rubric import resolve_rubric_path
     from grader.validation import validate_rubric
 
     args = validate_parser().parse_args(argv)
@@ -85,19 +92,24 @@ def run_validate(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {
-    "validate": run_validate,
-    "gradescope": run_gradescope_command,
-    "bundle": run_bundle_command,
-    "batch": run_batch_command,
+COMMANDS = {  # the function running each command, imported only when it runs
+    "validate": "grader.cli:run_validate",
+    "gradescope": "grader.gradescope:run_gradescope_command",
+    "bundle": "grader.bundle:run_bundle_command",
+    "batch": "grader.batch:run_batch_command",
 }
+
+
+def run_command(name: str, argv: Sequence[str]) -> int:
+    module, function = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), function)(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
-            return COMMANDS[argv[0]](argv[1:])
+            return run_command(argv[0], argv[1:])
         return run_grade(argv)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -18,7 +18,6 @@ from grader.diagnosis import evaluate_mistake
 from grader.reference import load_mistakes, load_reference
 from grader.rubric import load_rubric
 
-
 MIN_SEED = 2**40  # below this, a search over seeds against the shipped visible inputs is quick
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from conftest import write_rubric_copy
 from grader.cli import main
 from grader.rubric import load_schema
 
@@ -323,3 +324,27 @@ def test_the_summary_page_renders_in_headless_chromium(graded_class, tmp_path):
         [CHROMIUM, *flags, "--window-size=1100,1500", f"--screenshot={shot}", page], capture_output=True, timeout=120
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_a_rerun_regrades_everyone_after_the_reference_changes(tmp_path, capsys):
+    assignment = tmp_path / "assignment"
+    assignment.mkdir()
+    for name in ("quiz4.py", "quiz4_mistakes.py"):
+        shutil.copy(REPO / "solutions" / name, assignment / name)
+    rubric = write_rubric_copy(assignment)
+    rubric.write_text(rubric.read_text().replace(str(REPO / "solutions"), str(assignment)))
+    course = tmp_path / "class"
+    course.mkdir()
+    shutil.copy(REPO / "solutions" / "quiz4.py", course / "alice.py")
+    outdir = tmp_path / "out"
+    assert grade_batch(course, "-o", outdir, "--rubric", rubric) == 0
+    (row,) = read_gradebook(outdir).values()
+    assert row["total"] == "11"
+    reference = assignment / "quiz4.py"
+    reference.write_text(reference.read_text().replace("return dY @ W.T", "return 2 * dY @ W.T"))
+    reference.write_text(reference.read_text().replace("return A @ B", "return 2 * A @ B"))
+    capsys.readouterr()
+    assert grade_batch(course, "-o", outdir, "--rubric", rubric) == 0
+    assert "1 this run" in capsys.readouterr().out
+    (row,) = read_gradebook(outdir).values()
+    assert row["total"] != "11"

@@ -1,0 +1,193 @@
+"""The zygote: its children behave like spawned ones, can't reach it, and the sandbox does without it when it fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import grader.sandbox as sandbox_module
+from grader.sandbox import CallStatus, ForkedChild, Limits, Sandbox, SpawnedChild
+from grader.seccomp import seccomp_supported
+
+LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
+PROBE = b"""
+import os
+import signal
+
+
+def descriptors(a):
+    raise ValueError(" ".join(sorted(os.listdir("/proc/self/fd"), key=int)))
+
+
+def attack(a):
+    parent = os.getppid()
+    for send in (
+        lambda: os.kill(parent, signal.SIGKILL),
+        lambda: os.killpg(os.getpgid(parent), signal.SIGKILL),
+        lambda: os.kill(-1, signal.SIGKILL),
+    ):
+        try:
+            send()
+        except OSError:
+            pass
+    return a
+
+
+def twice(a):
+    return 2 * a
+
+
+def crash(a):
+    os.kill(os.getpid(), signal.SIGSEGV)
+"""
+needs_zygote = pytest.mark.skipif(not sandbox_module.USE_ZYGOTE, reason="the zygote runs on Linux only")
+
+
+def call(box: Sandbox, function: str):
+    return box.call(function, [("a", np.ones(3))], (3,), False)
+
+
+@pytest.fixture
+def own_zygote(monkeypatch):
+    """A zygote of this test's own (the session's is put back afterwards), and a fresh failure count."""
+    monkeypatch.setattr(sandbox_module, "_zygote", None)
+    monkeypatch.setattr(sandbox_module, "_zygote_failures", 0)
+    yield
+    if sandbox_module._zygote is not None:
+        sandbox_module._zygote.close()
+
+
+@needs_zygote
+def test_children_are_forked_by_the_zygote_and_hold_only_their_own_descriptors(own_zygote):
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+        outcome = call(box, "twice")
+        assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, 2 * np.ones(3))
+        assert isinstance(box.proc, ForkedChild)
+        listing = call(box, "descriptors").message  # 0 /dev/null, 1-2 output, 3-4 pipes, 5 the listing itself
+    assert listing == "0 1 2 3 4 5", "the socket to the zygote or a grader descriptor reached the child"
+
+
+@needs_zygote
+def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_call_starts_afresh(own_zygote):
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+        crashed = call(box, "crash")
+        again = call(box, "twice")
+    assert crashed.status == CallStatus.CRASHED and crashed.error_type == "SIGSEGV"
+    assert "segmentation fault" in crashed.message
+    assert again.status == CallStatus.OK and box.starts == 2
+
+
+@needs_zygote
+@pytest.mark.skipif(os.geteuid() != 0 and not seccomp_supported(), reason="needs the filter or the uid drop")
+def test_a_child_can_signal_neither_the_zygote_nor_the_grader(own_zygote):
+    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+        outcome = call(box, "attack")
+        zygote = sandbox_module._zygote
+        assert outcome.status == CallStatus.OK
+        assert zygote.proc.poll() is None and zygote.usable, "the child killed its zygote"
+
+
+@needs_zygote
+def test_a_zygote_that_died_is_replaced_and_the_grade_is_unaffected(own_zygote):
+    sandbox_module.start_zygote()
+    first = sandbox_module._zygote
+    first.proc.kill()
+    first.proc.wait()
+    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+        assert call(box, "twice").status == CallStatus.OK
+    assert sandbox_module._zygote is not first and sandbox_module._zygote.usable
+
+
+def test_a_zygote_that_never_boots_leaves_every_child_to_a_direct_spawn(own_zygote, monkeypatch):
+    monkeypatch.setattr(sandbox_module, "ZYGOTE_SOURCE", "import sys; sys.exit(3)")
+    for _ in range(sandbox_module.ZYGOTE_RETRIES + 1):
+        with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+            assert call(box, "twice").status == CallStatus.OK
+            assert isinstance(box.proc, SpawnedChild)
+            crashed = call(box, "crash")
+            assert crashed.status == CallStatus.CRASHED and crashed.error_type == "SIGSEGV"
+    assert sandbox_module.running_zygote() is None
+
+
+def test_without_a_zygote_children_are_spawned_directly(monkeypatch):
+    monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
+    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+        outcome = call(box, "twice")
+        assert outcome.status == CallStatus.OK and isinstance(box.proc, SpawnedChild)
+        listing = call(box, "descriptors").message.split()
+    assert listing[:3] == ["0", "1", "2"] and len(listing) == 6
+
+
+@needs_zygote
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
+def test_closing_a_sandbox_leaves_no_process_of_its_uid_even_after_the_zygote_died(own_zygote):
+    daemon = (
+        PROBE
+        + b"""
+
+def spawn_daemon(a):
+    if os.fork() == 0:
+        try:
+            os.setsid()
+        except OSError:
+            pass
+        while True:
+            pass
+    return a
+"""
+    )
+    with Sandbox(daemon, "probe.py", LIMITS) as box:
+        assert call(box, "spawn_daemon").status == CallStatus.OK
+        sandbox_module._zygote.proc.send_signal(signal.SIGKILL)
+        sandbox_module._zygote.proc.wait()
+        uid = box.uid
+    alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and owner_of(pid) == uid]
+    assert alive == []
+
+
+def owner_of(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+    except OSError:
+        return None
+    if fields.get("State", "").split()[:1] == ["Z"]:
+        return None
+    return int(fields["Uid"].split()[0])
+
+
+@needs_zygote
+def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is_misread(own_zygote, monkeypatch):
+    sandbox_module.start_zygote()
+    zygote = sandbox_module._zygote
+    real = sandbox_module.Zygote._reply
+
+    def interrupted(self, timeout):
+        monkeypatch.setattr(sandbox_module.Zygote, "_reply", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sandbox_module.Zygote, "_reply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        zygote.request({"op": "sweep", "uid": 12345})
+    assert not zygote.usable and zygote.proc.poll() is not None
+    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+        assert call(box, "twice").status == CallStatus.OK
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
+def test_a_uid_is_swept_once_per_child_and_once_before_its_first_child_in_a_process(monkeypatch):
+    swept = []
+    real = sandbox_module.sweep_uid
+    monkeypatch.setattr(sandbox_module, "sweep_uid", lambda uid: (swept.append(uid), real(uid)))
+    monkeypatch.setattr(sandbox_module, "CLEAN_UIDS", set())  # as in a fresh process
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+        call(box, "twice")
+        call(box, "crash")  # a second child: its predecessor's uid is swept when it is replaced
+        call(box, "twice")
+    assert len(swept) == 3, "before the first child, after the crashed one, at close"
+    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+        call(box, "twice")
+    assert len(swept) == 4, "the previous sandbox's close left the uid clean: only this one's close"
