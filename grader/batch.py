@@ -48,7 +48,6 @@ import shlex
 import signal
 import stat
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -80,6 +79,7 @@ from grader.report import (
     grader_code_sha256,
     report_to_dict,
     validate_report,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from grader.roster import Submission, find_submissions, natural_key, sha256_file
@@ -170,21 +170,6 @@ def report_name(submission_id: str) -> str:
 
 
 # -- files --------------------------------------------------------------------------
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Like ``report.write_json_atomic``, for bytes: a temporary file beside ``path``, renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sweep_temporaries(outdir: Path) -> None:

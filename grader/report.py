@@ -171,21 +171,26 @@ def validate_report(document: dict) -> None:
         raise error
 
 
-def write_json_atomic(path: str | Path, document: dict) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over: never a half-written file."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False, allow_nan=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, document: dict) -> None:
+    """Write strict JSON (no NaN) atomically; raises ValueError before touching ``path`` if it can't."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_report(report: Report, path: str | Path) -> dict:
