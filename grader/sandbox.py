@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import builtins
 import enum
-import errno
 import functools
 import json
 import math
@@ -849,7 +848,3 @@ class Sandbox:
             "missing": CallStatus.MISSING,
         }[reply.status]
         return CallOutcome(mapped, **detail)
-
-
-def errno_name(code: int) -> str:
-    return errno.errorcode.get(code, str(code))
