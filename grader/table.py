@@ -43,12 +43,23 @@ def render_report(report: Report, width: int | None = None) -> str:
             head = f"  {result.equation.label} [{result.equation.function}]"
             lines.append(head)
             lines += textwrap.wrap(result.feedback, width=width, initial_indent="    ", subsequent_indent="    ")
+            lines += visible_diff(result)
     if report.output.strip():
         lines.append("")
         lines.append("Your file printed (import and visible cases only):")
         shown = report.output.strip().splitlines()[:20]
         lines += ["    " + line[: width - 4] for line in shown]
     return "\n".join(lines)
+
+
+def visible_diff(result) -> list[str]:
+    """Expected vs got for the first wrong entries of the first failing visible case."""
+    for check in result.cases:
+        if check.visible and check.diff:
+            rows = [f"    visible case {check.index}, shape {tuple(check.expected_shape)}: entry  expected  got"]
+            rows += [f"      {tuple(d['index'])}  {d['expected']:.6g}  {d['got']:.6g}" for d in check.diff]
+            return rows
+    return []
 
 
 def isolation_warning(report: Report) -> str | None:

@@ -16,6 +16,7 @@ def test_grading_prints_a_table_and_writes_a_valid_report(tmp_path, capsys):
     assert main([str(REPO / "examples" / "quiz4_submission.py"), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "eq9" in printed and "Total:" in printed and "averaged over the batch" in printed
+    assert "visible case 0" in printed and "expected  got" in printed  # a compact diff of the visible case
     document = json.loads(out.read_text())
     validate_report(document)
     assert 0 < document["score"] < document["max_score"]
