@@ -1,0 +1,56 @@
+"""A non-editable install (a wheel) carries the bundled rubric, reference and template, and grades by default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("grader-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for needed in ("grader/child.py", "grader/zygote.py", "grader/schemas/report.schema.json"):
+        assert needed in names
+    assert any(n.endswith("data/share/grader/rubrics/quiz4.yaml") for n in names)
+    assert any(n.endswith("data/share/grader/solutions/quiz4.py") for n in names)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr
+    report = tmp_path / "r.json"
+    graded = subprocess.run(
+        [str(venv / "bin" / "grade"), str(REPO / "examples" / "quiz4_submission.py"), "-o", str(report), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert graded.returncode == 0, graded.stderr
+    document = json.loads(report.read_text())
+    assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "quiz4.yaml")
+    assert 0 < document["score"] < document["max_score"]
