@@ -2,6 +2,9 @@
 
     grade SUBMISSION [--rubric R] [-o REPORT.json] [--seed N]
     grade validate [RUBRIC] [--cases N]
+    grade gradescope build|run ...     (grader/gradescope.py)
+    grade bundle student ...           (grader/bundle.py)
+    grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge``)
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
 validated; 1 when ``validate`` finds the reference and finite differences disagree;
@@ -57,7 +60,7 @@ def run_grade(argv: Sequence[str]) -> int:
 
     start_zygote()
     from grader.grading import grade_submission
-    from grader.report import write_report
+    from grader.report import display_text, write_report
     from grader.rubric import load_rubric, resolve_rubric_path
     from grader.table import isolation_warning, render_report
 
@@ -69,7 +72,7 @@ def run_grade(argv: Sequence[str]) -> int:
         print(f"{report.score:g}/{report.max_score:g}")
     else:
         print(render_report(report))
-        print(f"\nReport written to {output}")
+        print(f"\nReport written to {display_text(output)}")
     warning = isolation_warning(report)
     if warning:
         print(warning, file=sys.stderr)
