@@ -75,8 +75,8 @@ def run_calls(
     filename: str,
     cases: Mapping[str, tuple[Case, ...]],
     protections: Protections | None,
-) -> tuple[dict[tuple[str, int], CheckResult], Protections, str, bool]:
-    """Run every case in the sandbox; returns the verdicts, protections, shown output and import success."""
+) -> tuple[dict[tuple[str, int], CheckResult], Protections, str]:
+    """Run every case in the sandbox; returns the verdicts, the protections in force and the output shown."""
     settings = rubric.settings
     forbidden = find_forbidden_imports(source, settings.forbidden_imports)
     order = [
@@ -105,10 +105,7 @@ def run_calls(
         expected_calls=len(order),
         protections=protections,
     ) as sandbox:
-        shown_end = None
         for eq, case in order:
-            if not case.visible and shown_end is None:
-                shown_end = sandbox.output_offset()
             if eq.id in not_run:
                 status, message = not_run[eq.id]
                 verdicts[(eq.id, case.index)] = CheckResult(
@@ -130,11 +127,7 @@ def run_calls(
             verdicts[(eq.id, case.index)] = check_case(eq, case, outcome, settings)
             if outcome.status == CallStatus.TIMEOUT:
                 not_run[eq.id] = (CaseStatus.SKIPPED, f"not run: an earlier case of {eq.function} timed out")
-        if shown_end is None:
-            shown_end = sandbox.output_offset()
-        shown = sandbox.read_output(0, shown_end, SHOWN_OUTPUT_BYTES)
-        imported = sandbox.import_outcome is None or sandbox.import_outcome.ok
-        return verdicts, sandbox.protections, shown, imported
+        return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES)
 
 
 def grade_submission(
@@ -155,7 +148,7 @@ def grade_submission(
     cases = build_cases(rubric, reference, hidden_seed)
     prepared = time.monotonic()
     filename = rubric.submission_filename or path.name
-    verdicts, protections, shown, _ = run_calls(rubric, source, filename, cases, protections)
+    verdicts, protections, shown = run_calls(rubric, source, filename, cases, protections)
     ran = time.monotonic()
     results = []
     for eq in rubric.equations:

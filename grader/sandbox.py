@@ -506,7 +506,8 @@ class Sandbox:
         self.import_outcome: ImportOutcome | None = None
         self.next_id = 0
         self.starts = 0
-        self.hidden_seen = False
+        # How much output students may see: fixed when the first hidden call begins.
+        self.shown_end: int | None = None
         self.scratch: Path | None = None
         self._covers: tuple[str, ...] = ()
         self._configure()
@@ -766,26 +767,35 @@ class Sandbox:
         capture = self.transcript.file
         return capture is not None and os.fstat(capture.fileno()).st_size >= self.limits.output_bytes
 
-    def output_offset(self) -> int:
+    @property
+    def hidden_seen(self) -> bool:
+        return self.shown_end is not None
+
+    def printed_so_far(self) -> int:
         """How much the submission has printed so far; what is before it is fixed from now on."""
         self.transcript.absorb()
         return len(self.transcript.data)
 
-    def read_output(self, start: int, end: int, limit: int) -> str:
-        """The captured output between two offsets, at most ``limit`` bytes, safe to print."""
-        data = bytes(self.transcript.data[start : max(start, min(end, start + limit))])
+    def shown_output(self, limit: int) -> str:
+        """What the submission printed before its first hidden call (at most ``limit`` bytes), safe to print.
+
+        Hidden inputs are sent only after this point, so nothing in it can quote one.
+        """
+        end = self.printed_so_far() if self.shown_end is None else self.shown_end
+        data = bytes(self.transcript.data[: min(end, limit)])
         return wire.clean_text(data.decode("utf-8", "replace"), limit)
 
     def call(
         self, function: str, args: Sequence[tuple[str, np.ndarray]], expected_shape: tuple[int, ...], hidden: bool
     ) -> CallOutcome:
         """Call ``function`` on the arguments in the child; every fault comes back as data."""
+        if hidden and self.shown_end is None:
+            self.shown_end = self.printed_so_far()
         imported = self.ensure_started()
         if not imported.ok:
             return imported.failure
         if function not in imported.names:
             return CallOutcome(CallStatus.MISSING)
-        self.hidden_seen = self.hidden_seen or hidden
         hidden = self.hidden_seen
         self.next_id += 1
         call_id = self.next_id
