@@ -122,11 +122,12 @@ class Rubric:
     def max_score(self) -> float:
         return sum(eq.points for eq in self.equations)
 
-    @property
+    @functools.cached_property
     def assignment_sha256(self) -> str:
         """One hash of every file that decides a grade: the rubric, reference, catalog and template.
 
         A report is current only while this matches: fixing the reference must regrade.
+        Read once per loaded rubric (a batch asks for it once per submission).
         """
         digest = hashlib.sha256(self.sha256.encode())
         for path in (self.reference, self.mistakes_module, self.template):
