@@ -60,6 +60,7 @@ import numpy as np
 import grader
 from grader.cases import derive_hidden_seed
 from grader.errors import GraderError, SubmissionFileError
+from grader.files import write_bytes_atomic, write_json_atomic
 from grader.gradebook import (
     GRADER_ERROR_FLAG,
     UNGRADABLE_FLAG,
@@ -79,8 +80,6 @@ from grader.report import (
     grader_code_sha256,
     report_to_dict,
     validate_report,
-    write_bytes_atomic,
-    write_json_atomic,
 )
 from grader.roster import Submission, find_submissions, natural_key, sha256_file
 from grader.rubric import Rubric, load_rubric, resolve_rubric_path

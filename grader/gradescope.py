@@ -45,9 +45,10 @@ import yaml
 import grader
 from grader.bundle import write_zip
 from grader.errors import GraderError, RubricError, SubmissionFileError
+from grader.files import write_json_atomic
 from grader.grading import grade_submission
 from grader.reference import load_mistakes, load_reference
-from grader.report import Report, display_text, report_to_dict, validate_report, write_json_atomic
+from grader.report import Report, display_text, report_to_dict, validate_report
 from grader.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
 from grader.scoring import EquationResult
 from grader.table import isolation_warning

@@ -1,4 +1,4 @@
-"""The grade report: a frozen value, its JSON form, schema validation and an atomic write.
+"""The grade report: a frozen value, its JSON form, schema validation and writing it.
 
 The JSON validates against ``grader/schemas/report.schema.json``. Visible cases carry
 their inputs, expected output and the submission's output; hidden cases carry only
@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import os
 import platform
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ import numpy as np
 
 import grader
 from grader.cases import Case
+from grader.files import write_json_atomic
 from grader.rubric import Rubric, schema_error
 from grader.sandbox import Protections
 from grader.scoring import EquationResult
@@ -171,31 +169,13 @@ def validate_report(document: dict) -> None:
         raise error
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, document: dict) -> None:
-    """Write strict JSON (no NaN) atomically; raises ValueError before touching ``path`` if it can't."""
-    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def write_report(report: Report, path: str | Path) -> dict:
-    """Validate and write a report; returns the document written."""
+    """Write a report atomically; returns the document written.
+
+    Not validated here: jsonschema's import alone would double the time of a ``grade``
+    run. Every test that produces a report validates it, and the batch and Gradescope
+    paths, whose documents other programs read back, validate each one they write.
+    """
     document = report_to_dict(report)
-    validate_report(document)
     write_json_atomic(path, document)
     return document

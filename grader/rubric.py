@@ -17,12 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import yaml
-
+from grader.cache import cache_key, read_cached, store_cached
 from grader.errors import RubricError
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# jsonschema and yaml are imported where they are used: together they take longer to
+# import than a whole `grade` run with a cached rubric (see grader/cache.py) needs.
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -144,11 +148,15 @@ def load_schema(name: str) -> dict:
 @functools.cache
 def schema_validator(name: str) -> jsonschema.Draft202012Validator:
     """A shipped schema's validator, built once per process: building costs more than validating."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
 def schema_error(document: Any, schema_name: str) -> jsonschema.ValidationError | None:
     """The most relevant violation of a shipped schema, or None when the document is valid."""
+    import jsonschema
+
     return jsonschema.exceptions.best_match(schema_validator(schema_name).iter_errors(document))
 
 
@@ -317,6 +325,30 @@ def check_consistency(rubric: Rubric, source: str) -> None:
             fail(key, f"no file at {path}")
 
 
+def parse_yaml(raw_bytes: bytes, source: str) -> Any:
+    import yaml
+
+    try:
+        # libyaml's loader where the wheel has it: 10x faster, same safe subset
+        return yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(parse)"
+        raise RubricError(f"{source}: {where}: not valid YAML ({getattr(err, 'problem', err)})") from err
+
+
+def checked_document(raw_bytes: bytes, source: str) -> dict:
+    """The rubric's YAML as data, checked against the rubric schema (or known to be, from the cache)."""
+    key = cache_key((SCHEMA_DIR / "rubric.schema.json").read_bytes(), raw_bytes)
+    document = read_cached("rubrics", key)
+    if isinstance(document, dict):
+        return document
+    document = parse_yaml(raw_bytes, source)
+    validate_against_schema(document, "rubric.schema.json", source)
+    store_cached("rubrics", key, document)
+    return document
+
+
 def load_rubric(path: str | Path) -> Rubric:
     """Read, validate and freeze a rubric; every problem is one RubricError line."""
     path = Path(path)
@@ -325,14 +357,7 @@ def load_rubric(path: str | Path) -> Rubric:
         raw_bytes = path.read_bytes()
     except OSError as err:
         raise RubricError(f"{source}: cannot read the rubric ({err.strerror})") from err
-    try:
-        # libyaml's loader where the wheel has it: 10x faster, same safe subset
-        document = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(parse)"
-        raise RubricError(f"{source}: {where}: not valid YAML ({getattr(err, 'problem', err)})") from err
-    validate_against_schema(document, "rubric.schema.json", source)
+    document = checked_document(raw_bytes, source)
     base = path.resolve().parent
     rubric = Rubric(
         path=path.resolve(),

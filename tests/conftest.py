@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,25 @@ from grader.rubric import load_rubric
 REPO = Path(__file__).resolve().parent.parent
 QUIZ4_RUBRIC = REPO / "rubrics" / "quiz4.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_configure(config):
+    """A rubric cache of the test run's own (grader/cache.py), so no test reads or fills ~/.cache."""
+    folder = tempfile.mkdtemp(prefix="grader-test-cache-")
+    config.stash[CACHE_KEY] = (folder, os.environ.get("GRADER_CACHE_DIR"))
+    os.environ["GRADER_CACHE_DIR"] = folder
+
+
+def pytest_unconfigure(config):
+    folder, before = config.stash[CACHE_KEY]
+    shutil.rmtree(folder, ignore_errors=True)
+    if before is None:
+        os.environ.pop("GRADER_CACHE_DIR", None)
+    else:
+        os.environ["GRADER_CACHE_DIR"] = before
+
+
+CACHE_KEY = pytest.StashKey[tuple[str, str | None]]()
 
 
 def write_rubric_copy(tmp: Path, source: Path = QUIZ4_RUBRIC, **settings) -> Path:

@@ -1,0 +1,83 @@
+"""A small on-disk cache of rubric documents that already passed the schema check.
+
+Why: checking a rubric against its JSON Schema needs PyYAML and jsonschema, whose
+imports alone (~65 ms) take longer than the rest of the grader's own work in a
+``grade`` run. A rubric whose exact bytes were checked before, against the same
+schema by the same grader version, is read back from here as plain JSON instead.
+
+Why it can't go stale: the key is a sha256 of everything that decides the result
+(the grader's version, the schema's bytes, the rubric's bytes), so an edited rubric
+or schema is a miss, never an old answer. Only documents that passed are stored, and
+the consistency checks that need the file system (does the reference exist?) run on
+every load regardless.
+
+Where: ``$GRADER_CACHE_DIR`` (set it empty to turn the cache off), else
+``$XDG_CACHE_HOME/grader``, else ``~/.cache/grader``. Best effort: a cache that can't
+be read or written, or an entry that is corrupt, is a miss and never fails a grade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import grader
+from grader.files import write_json_atomic
+
+
+def cache_folder() -> Path | None:
+    """Where entries live, or None when caching is off or there is no home to put it in."""
+    configured = os.environ.get("GRADER_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no password entry
+            return None
+    return Path(base) / "grader"
+
+
+def cache_key(*parts: bytes) -> str:
+    """A key naming these exact inputs, and this grader version."""
+    digest = hashlib.sha256(grader.__version__.encode())
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def entry_path(kind: str, key: str) -> Path | None:
+    folder = cache_folder()
+    return None if folder is None else folder / kind / f"{key}.json"
+
+
+def read_cached(kind: str, key: str) -> Any | None:
+    """The document stored under ``key``, or None (a miss) if there is none or it can't be trusted."""
+    path = entry_path(kind, key)
+    if path is None:
+        return None
+    try:
+        entry = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key or "document" not in entry:
+        return None  # a truncated, renamed or foreign file
+    return entry["document"]
+
+
+def store_cached(kind: str, key: str, document: Any) -> None:
+    """Remember ``document`` under ``key`` if it survives a JSON round trip unchanged; never raises."""
+    path = entry_path(kind, key)
+    if path is None:
+        return
+    try:
+        # YAML can hold what JSON can't say the same way (integer keys, dates): keep only exact copies
+        if json.loads(json.dumps(document, allow_nan=False)) != document:
+            return
+        write_json_atomic(path, {"key": key, "document": document})
+    except (OSError, TypeError, ValueError):
+        pass

@@ -1,0 +1,35 @@
+"""Writing files so that a reader never sees half of one.
+
+Reports, results.json, gradebooks and cache entries are written to a temporary file
+beside their destination and renamed over it: a grader killed mid-write leaves the
+old file or the new one, never a truncated mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, document: dict) -> None:
+    """Write strict JSON (no NaN) atomically; raises ValueError before touching ``path`` if it can't."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
