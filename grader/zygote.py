@@ -22,9 +22,11 @@ named on the report pipe, exactly as in a direct spawn, so the grader's fallback
 the same.
 
 Accepted trade-offs: every child of one zygote shares its address-space layout (ASLR
-is randomised once per zygote, not per child) and its hash seed; numpy's and
-``random``'s global generators are reseeded in each child so a submission's
-randomness still differs between runs.
+is randomised once per zygote, not per child) and its hash seed. A submission's
+randomness still differs between runs: ``random``'s and numpy's global generators are
+reseeded in each child where the zygote has them loaded, and are otherwise seeded
+afresh by the child's own first import of them (the zygote doesn't load
+``numpy.random``: most submissions never use it, and it costs ~10 ms to load).
 
 Who reaps. The zygote reaps a child only when the grader asks (``poll``, ``kill``):
 until then a dead child stays a zombie, so its pid, which the grader uses as a
@@ -118,7 +120,8 @@ def become_child(zygote, modules, confinement, received):  # never returns
         modules["child"].__name__ = "__main__"  # what the submission finds there, as in a fresh child
         sys.modules["__main__"] = modules["child"]
         sys.argv = ["-c", "3", "4"]
-        np.random.seed()
+        if "numpy.random" in sys.modules:  # else the submission's first use seeds it afresh
+            np.random.seed()
         if "random" in sys.modules:
             sys.modules["random"].seed()
         if "tempfile" in sys.modules:
