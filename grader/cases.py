@@ -121,10 +121,11 @@ def finite_difference(
     if fd.kink_input is not None and inputs[fd.kink_input].shape != point.shape:
         raise ValueError(f"kinks.input {fd.kink_input!r} must have the shape of {fd.wrt!r}, {point.shape}")
 
+    values = [point if name == fd.wrt else inputs[name] for name in fd.args]  # `point` is perturbed in place
+
     def objective() -> float:
-        values = [point if name == fd.wrt else inputs[name] for name in fd.args]
         out = forward(*values)
-        return float(np.sum(upstream * out)) if upstream is not None else float(out)
+        return float((upstream * out).sum()) if upstream is not None else float(out)
 
     grad = np.zeros_like(point)
     for index in np.ndindex(point.shape):
