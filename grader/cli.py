@@ -70,14 +70,17 @@ def run_grade(argv: Sequence[str]) -> int:
     report = grade_submission(Path(args.submission), rubric, seed=args.seed)
     output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
     write_report(report, output)
-    if args.quiet:
-        print(f"{report.score:g}/{report.max_score:g}")
-    else:
-        print(render_report(report))
-        print(f"\nReport written to {display_text(output)}")
-    warning = isolation_warning(report)
-    if warning:
-        print(warning, file=sys.stderr)
+    try:
+        if args.quiet:
+            print(f"{report.score:g}/{report.max_score:g}")
+        else:
+            print(render_report(report))
+            print(f"\nReport written to {display_text(output)}")
+        warning = isolation_warning(report)
+        if warning:
+            print(warning, file=sys.stderr)
+    except BrokenPipeError:
+        pass  # the reader went away (`grade f.py | head -3`): the report is written, which is what counts
     return 0
 
 
@@ -129,11 +132,14 @@ def run() -> NoReturn:
     would spend tearing down numpy and every module at exit (~13 ms, about 6% of a
     ``grade`` run; see bench/bench_grade.py) buys nothing.
     """
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # another command's reader went away mid-way: stop, as a pipeline expects
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # a reader that went away (`grade f.py | head -1`): nothing left to say
+    except (OSError, ValueError):  # the same reader, gone before the last of the output
         pass
     os._exit(code)
 

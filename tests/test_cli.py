@@ -1,8 +1,10 @@
-"""The `grade` command in-process: exit codes, the table, the report file."""
+"""The `grade` command, in-process and as a process: exit codes, the table, the report file."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -69,3 +71,30 @@ def test_validate_catches_a_reference_that_disagrees_with_finite_differences(tmp
 @pytest.mark.parametrize("seed", ["-3", "x"])
 def test_a_bad_seed_is_a_usage_error(seed, capsys):
     assert main([str(REPO / "solutions" / "quiz4.py"), "--seed", seed]) == 2
+
+
+def run_module(*argv, **popen):
+    return subprocess.Popen([sys.executable, "-m", "grader", *argv], cwd=REPO, text=True, **popen)
+
+
+def test_the_command_prints_everything_before_its_fast_exit_and_keeps_its_exit_codes(tmp_path):
+    out = tmp_path / "r.json"
+    with run_module(str(REPO / "solutions" / "quiz4.py"), "-o", str(out), stdout=subprocess.PIPE) as proc:
+        stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Total:" in stdout and stdout.rstrip().endswith(f"Report written to {out}")
+    validate_report(json.loads(out.read_text()))
+    with run_module(str(tmp_path / "nope.py"), stderr=subprocess.PIPE) as proc:
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "cannot read the submission" in stderr
+
+
+def test_a_reader_that_goes_away_early_costs_neither_the_report_nor_the_exit_code(tmp_path):
+    out = tmp_path / "r.json"
+    with run_module(
+        str(REPO / "solutions" / "quiz4.py"), "-o", str(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        proc.stdout.close()  # like `grade file.py | head -0`
+        stderr = proc.stderr.read()
+        proc.wait(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in stderr
+    assert json.loads(out.read_text())["score"] == 11

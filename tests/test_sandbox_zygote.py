@@ -70,6 +70,34 @@ def test_children_are_forked_by_the_zygote_and_hold_only_their_own_descriptors(o
     assert listing == "0 1 2 3 4 5", "the socket to the zygote or a grader descriptor reached the child"
 
 
+RANDOM = b"""
+import random
+
+import numpy as np
+
+
+def numpy_draw(a):
+    return np.random.rand(3)
+
+
+def python_draw(a):
+    return np.array([random.random() for _ in range(3)])
+"""
+
+
+@needs_zygote
+def test_children_of_one_zygote_draw_different_random_numbers(own_zygote):
+    draws = []
+    for _ in range(2):
+        with Sandbox(RANDOM, "random_probe.py", LIMITS, expected_calls=2) as box:
+            outcomes = [call(box, "numpy_draw"), call(box, "python_draw")]
+            assert all(o.status == CallStatus.OK for o in outcomes) and isinstance(box.proc, ForkedChild)
+            draws.append([tuple(o.value) for o in outcomes])
+    (numpy_1, python_1), (numpy_2, python_2) = draws
+    assert numpy_1 != numpy_2, "numpy's global generator starts alike in every child"
+    assert python_1 != python_2, "random's generator starts alike in every child"
+
+
 @needs_zygote
 def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_call_starts_afresh(own_zygote):
     with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:

@@ -1,0 +1,84 @@
+"""A rubric that passed the schema check once is read back from the cache, and only an exact copy is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import QUIZ4_RUBRIC, REPO, write_rubric_copy
+from grader.cache import read_cached, store_cached
+from grader.errors import RubricError
+from grader.rubric import load_rubric
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GRADER_CACHE_DIR", str(folder))
+    return folder
+
+
+def entries(folder):
+    return sorted((folder / "rubrics").glob("*.json")) if (folder / "rubrics").is_dir() else []
+
+
+def test_a_checked_rubric_is_stored_once_and_loads_the_same_from_the_cache(cache):
+    first = load_rubric(QUIZ4_RUBRIC)
+    assert len(entries(cache)) == 1
+    second = load_rubric(QUIZ4_RUBRIC)
+    assert second == first
+    assert len(entries(cache)) == 1
+
+
+def test_a_cached_rubric_loads_without_importing_yaml_or_jsonschema(cache):
+    load_rubric(QUIZ4_RUBRIC)
+    probe = (
+        "import sys; from grader.rubric import load_rubric; "
+        f"load_rubric({str(QUIZ4_RUBRIC)!r}); "
+        "print(sorted(m for m in ('yaml', 'jsonschema') if m in sys.modules))"
+    )
+    env = {**os.environ, "GRADER_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_an_edited_rubric_is_checked_again_and_its_error_reported(cache, tmp_path):
+    path = write_rubric_copy(tmp_path)
+    load_rubric(path)
+    document = yaml.safe_load(path.read_text())
+    document["equations"][3]["points"] = "x"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(RubricError, match=r"equations\[3\]\.points: must be a number"):
+        load_rubric(path)
+
+
+def test_a_corrupt_or_foreign_entry_is_a_miss_and_is_rewritten(cache):
+    load_rubric(QUIZ4_RUBRIC)
+    (entry,) = entries(cache)
+    good = entry.read_text()
+    for damage in ("{not json", json.dumps({"key": "someone else's", "document": {"assignment": "x"}}), "[]"):
+        entry.write_text(damage)
+        assert load_rubric(QUIZ4_RUBRIC).assignment == "quiz4"
+        assert entry.read_text() == good
+
+
+def test_the_cache_can_be_turned_off_and_an_unwritable_one_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_CACHE_DIR", "")
+    assert load_rubric(QUIZ4_RUBRIC).assignment == "quiz4"
+    blocker = tmp_path / "a-file-not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("GRADER_CACHE_DIR", str(blocker / "cache"))
+    assert load_rubric(QUIZ4_RUBRIC).assignment == "quiz4"
+
+
+def test_only_documents_that_survive_json_unchanged_are_stored(cache):
+    store_cached("rubrics", "a" * 64, {1: "an integer key JSON would turn into a string"})
+    store_cached("rubrics", "b" * 64, {"x": float("nan")})
+    assert entries(cache) == []
+    store_cached("rubrics", "c" * 64, {"seed": 2**63 - 1, "rtol": 1e-5, "names": ["a", None, True]})
+    assert read_cached("rubrics", "c" * 64) == {"seed": 2**63 - 1, "rtol": 1e-5, "names": ["a", None, True]}
