@@ -11,8 +11,9 @@ validated; 1 when ``validate`` finds the reference and finite differences disagr
 2 for usage, file or rubric errors, with one line that says what to fix.
 
 Each command imports what it needs when it runs: ``grade FILE`` starts the sandbox's
-zygote first, so the child's Python and numpy load while the grader loads its own
-(jsonschema, yaml, the rubric, the cases) on the other core.
+zygote first (``grader/zygote_client.py`` is light to import for that reason), so the
+child's Python and numpy load while the grader loads its own modules and numpy, the
+rubric and the cases.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run_grade(argv: Sequence[str]) -> int:
     args = grade_parser().parse_args(argv)
     if args.seed is not None and args.seed < 0:
         raise UsageError("grade: --seed must be a non-negative integer")
-    from grader.sandbox import start_zygote
+    from grader.zygote_client import start_zygote
 
     start_zygote()
     from grader.grading import grade_submission
@@ -124,14 +125,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+# Set before numpy loads. The grader's matrices are tiny, so one BLAS thread is the
+# fastest anyway, and OpenBLAS's pool would otherwise spin on the core the zygote is
+# importing numpy on (~45 ms of CPU on a 2-core machine; bench/bench_grade.py).
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def run() -> NoReturn:
     """The ``grade`` console script and ``python -m grader``: ``main()``, then exit at once.
+
+    It runs the grader with one BLAS thread unless the environment says otherwise.
 
     ``main`` stops everything it starts (sandboxes, the zygote's children, batch
     workers) and writes its files atomically before it returns, so the time Python
     would spend tearing down numpy and every module at exit (~13 ms, about 6% of a
     ``grade`` run; see bench/bench_grade.py) buys nothing.
     """
+    for key in BLAS_THREADS:
+        os.environ.setdefault(key, "1")
     try:
         code = main()
     except BrokenPipeError:  # another command's reader went away mid-way: stop, as a pipeline expects

@@ -616,7 +616,7 @@ def run_gradescope_command(argv: Sequence[str]) -> int:
         path = build_autograder(resolve_rubric_path(args.rubric), args.output)
         print(f"Wrote {path}: upload it as the autograder of a Gradescope programming assignment.")
         return 0
-    from grader.sandbox import start_zygote
+    from grader.zygote_client import start_zygote
 
     start_zygote()  # numpy loads in the zygote while the grader sets up
     paths = autograder_paths(args.root)

@@ -25,9 +25,9 @@ why in ``Protections``), call into it, read its output, and kill it and everythi
 started.
 
 Children are forked by a zygote when possible (``grader/zygote.py``, a program of its
-own like ``child.py``, started from here: Python and numpy load once per grader
-process, not once per child) and spawned directly otherwise; see "starting and killing
-processes" below.
+own like ``child.py``, started and spoken to by ``grader/zygote_client.py``: Python
+and numpy load once per grader process, not once per child) and spawned directly
+otherwise; see "starting and killing processes" below.
 """
 
 from __future__ import annotations
@@ -35,17 +35,14 @@ from __future__ import annotations
 import builtins
 import enum
 import functools
-import json
 import math
 import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,22 +65,14 @@ from grader.isolation import (
     without,
 )
 from grader.seccomp import seccomp_program, seccomp_supported
+from grader.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, base_env, running_zygote
 
-if TYPE_CHECKING:  # not at run time: `grade` imports this module to start the zygote before numpy loads
+if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never needs numpy loaded
     import numpy as np
 
 HERE = Path(__file__).parent
 CHILD_SOURCE = (HERE / "child.py").read_text(encoding="utf-8")
-ZYGOTE_SOURCE = (HERE / "zygote.py").read_text(encoding="utf-8")
-# What the zygote runs besides its own source: read now, like CHILD_SOURCE, so it is this process's code.
-ZYGOTE_MODULES = {
-    name: (HERE / file).read_text(encoding="utf-8")
-    for name, file in {"grader.seccomp": "seccomp.py", "grader.isolation": "isolation.py", "child": "child.py"}.items()
-}
-ZYGOTE_SECONDS = 30.0  # the longest a request to the zygote may take (a huge child can take a while to die)
-ZYGOTE_RETRIES = 3  # zygotes that may fail in one process before it spawns every child directly
 SANDBOX_UID_BASE = 0x5A000000  # far above any real account; one uid per grading process
-STARTUP_SECONDS = 30.0  # Python + numpy inside the sandbox, before any of the submission runs
 KEEP_OUTPUT = 64 * 1024  # what is kept of the submission's output; far more than is ever shown
 SIGNAL_CAUSES = {
     signal.SIGSEGV: "crashed with a segmentation fault (often unbounded recursion)",
@@ -164,21 +153,6 @@ class ImportOutcome:
 # the same ``isolation.confine`` and the parent sees the same ``ChildProcess``.
 
 
-def base_env() -> dict[str, str]:
-    """The environment of every child (HOME and TMPDIR are added per child): nothing of the grader's."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1",  # also keeps the zygote single-threaded, so it can fork
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
-
-
 def kill_uid(uid: int) -> None:
     """SIGKILL every process of ``uid``, from a helper forked from this process (``isolation.kill_all_as``)."""
     pid = os.fork()
@@ -206,123 +180,6 @@ def sweep_uid(uid: int) -> None:
     except ZygoteError:
         kill_uid(uid)
     CLEAN_UIDS.add(uid)
-
-
-class ZygoteError(Exception):
-    """The zygote failed a request or is gone (internal): the sandbox does without it."""
-
-
-class Zygote:
-    """This process's end of its zygote (``grader/zygote.py``), shared by every sandbox of the process.
-
-    It is started with the sources it runs (``ZYGOTE_MODULES``) and is not waited
-    for: the first request waits for it to be ready, so its numpy import overlaps
-    whatever the grader does meanwhile. It stays in the
-    grader's process group, which the seccomp filter already protects; its pid is
-    added to the filter (``seccomp_program``'s ``helper_pids``). Any failure closes it
-    for good: the caller falls back to a direct spawn or sweep.
-    """
-
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-c", ZYGOTE_SOURCE, str(theirs.fileno()), str(os.getpid())],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-                env=base_env(),
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self.sock = ours
-        self.owner = os.getpid()  # a forked copy of this object (a batch worker's parent's) is not ours
-        self.pid = self.proc.pid
-        self.ready = False
-        self.lock = threading.Lock()  # one request and its reply at a time, whichever thread asks
-        try:
-            self.sock.sendall(json.dumps({"op": "boot", "sources": ZYGOTE_MODULES}).encode())
-        except OSError:
-            self.close()
-            raise
-
-    @property
-    def usable(self) -> bool:
-        return self.sock is not None and self.owner == os.getpid()
-
-    def request(self, message: dict, fds: Sequence[int] = (), timeout: float = ZYGOTE_SECONDS) -> dict:
-        """Send one request and return the zygote's reply; ZygoteError (and the zygote closed) on any failure.
-
-        Anything that interrupts a request (Ctrl-C, a batch worker's WorkerStop) also
-        closes the zygote: its reply would otherwise be read as the next request's.
-        """
-        with self.lock:
-            if not self.usable:
-                raise ZygoteError("the zygote is closed")
-            try:
-                if not self.ready:
-                    self._reply(STARTUP_SECONDS)
-                    self.ready = True
-                socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
-                return self._reply(timeout)
-            except BaseException as err:
-                self.close()
-                if isinstance(err, (OSError, ValueError, ZygoteError)):
-                    raise ZygoteError(f"the zygote failed: {err}") from err
-                raise
-
-    def _reply(self, timeout: float) -> dict:
-        self.sock.settimeout(timeout)
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise ZygoteError("it exited")
-        reply = json.loads(data)
-        if not isinstance(reply, dict) or reply.get("ok") is not True:
-            raise ZygoteError(reply.get("error") if isinstance(reply, dict) else "a malformed reply")
-        return reply
-
-    def close(self) -> None:
-        """Stop the zygote (its children are left alone: their sandboxes kill them)."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        if self.owner == os.getpid() and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-_zygote: Zygote | None = None
-_zygote_failures = 0
-USE_ZYGOTE = sys.platform.startswith("linux")  # SOCK_SEQPACKET and SCM_RIGHTS; tests turn it off
-
-
-def start_zygote() -> None:
-    """Start this process's zygote now, if it has none: call it early, before the grader's own heavy work.
-
-    Never raises: without a zygote every child is spawned directly.
-    """
-    global _zygote, _zygote_failures
-    if not USE_ZYGOTE or _zygote_failures >= ZYGOTE_RETRIES or (_zygote is not None and _zygote.usable):
-        return
-    try:
-        _zygote = Zygote()
-    except (OSError, subprocess.SubprocessError):
-        _zygote, _zygote_failures = None, _zygote_failures + 1
-
-
-def running_zygote() -> Zygote | None:
-    """This process's zygote, started if need be; None when the process does without one."""
-    global _zygote_failures
-    if not USE_ZYGOTE:
-        return None
-    if _zygote is not None and _zygote.owner == os.getpid() and not _zygote.usable:
-        _zygote_failures += 1  # it failed since the last call
-    start_zygote()
-    return _zygote if _zygote is not None and _zygote.usable else None
 
 
 class SpawnedChild:

@@ -4,8 +4,8 @@
 ``child.py``) and talks to it over a socket. Starting a fresh interpreter and importing
 numpy costs ~70 ms of CPU per child; forking this process costs ~1 ms.
 
-What it holds. It imports the standard library and numpy, then runs the source of
-three grader files the grader sends it: ``child.py`` (the serve loop) and
+What it holds. It imports the standard library and numpy, then runs the code of
+three grader files the grader sends it, compiled: ``child.py`` (the serve loop) and
 ``seccomp.py`` and ``isolation.py`` (how a child confines itself), the last two as
 modules ``grader.seccomp`` and ``grader.isolation`` under an empty stand-in for the
 package. Code only: it never imports the grader package, a rubric, a reference or a
@@ -39,7 +39,7 @@ Protocol: a SOCK_SEQPACKET socket, one JSON object per message, descriptors as
 SCM_RIGHTS. Every request gets one reply, ``{"ok": true, ...}`` or ``{"ok": false,
 "error": ...}``.
 
-    {"op": "boot", "sources": {...}}                 -> {"pid", "pgid"}
+    {"op": "boot", "code": {name: marshal hex}}      -> {"pid", "pgid"}
     {"op": "spawn", "confinement": {...}} + 4 fds    -> {"pid"}
     {"op": "poll", "pid", "timeout"}                 -> {"status": wait status or null}
     {"op": "kill", "pid"}                            -> {"status": wait status}
@@ -52,6 +52,7 @@ asks the kernel for SIGKILL when the grader dies.
 import ctypes
 import gc
 import json
+import marshal
 import os
 import signal
 import socket
@@ -67,8 +68,11 @@ MAX_MESSAGE = 1 << 20
 CHILD_FDS = 6  # 0 stdin, 1-2 capture, 3 requests, 4 replies, 5 report
 
 
-def load_modules(sources):
-    """Run the grader's sources as modules: seccomp and isolation under a stand-in package, and the child."""
+def load_modules(code):
+    """Run the grader's code as modules: seccomp and isolation under a stand-in package, and the child.
+
+    ``code`` maps each name to a marshalled code object (hex) the grader compiled.
+    """
     package = types.ModuleType("grader")
     package.__path__ = []  # nothing else of the package can be found through it
     sys.modules["grader"] = package
@@ -76,7 +80,7 @@ def load_modules(sources):
     for name in ("grader.seccomp", "grader.isolation", "child"):
         module = types.ModuleType(name)
         sys.modules[name] = module  # dataclasses look their module up while the class is made
-        exec(compile(sources[name], f"<{name}>", "exec"), module.__dict__)
+        exec(marshal.loads(bytes.fromhex(code[name])), module.__dict__)
         loaded[name] = module
     return loaded
 
@@ -194,7 +198,7 @@ def serve(zygote):
         try:
             request = json.loads(data)
             if request.get("op") == "boot":
-                modules = load_modules(request["sources"])
+                modules = load_modules(request["code"])
                 if not single_threaded():
                     raise RuntimeError("numpy started threads: forking would not be safe")
                 gc.freeze()  # children don't copy the zygote's objects when their collector runs

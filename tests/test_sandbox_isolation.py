@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import grader.isolation as isolation_module
-import grader.sandbox as sandbox_module
+import grader.zygote_client as zygote_client
 from grader.isolation import PR_SET_NO_NEW_PRIVS, RootLayout, libc, plan_protections, root_layout, without
 from grader.sandbox import CUSTOM_EXCEPTION, CallStatus, Limits, Sandbox
 from grader.seccomp import PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SockFprog, seccomp_program, seccomp_supported
@@ -135,7 +135,7 @@ def test_a_failed_filter_is_reported_with_what_it_costs(monkeypatch):
 def start(request, monkeypatch):
     """Each fallback is checked for a child forked by the zygote and for one spawned directly."""
     if request.param == "direct":
-        monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
+        monkeypatch.setattr(zygote_client, "USE_ZYGOTE", False)
     return request.param
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import grader.sandbox as sandbox_module
+import grader.zygote_client as zygote_client
 from grader.sandbox import CallStatus, ForkedChild, Limits, Sandbox, SpawnedChild
 from grader.seccomp import seccomp_supported
 
@@ -43,7 +44,7 @@ def twice(a):
 def crash(a):
     os.kill(os.getpid(), signal.SIGSEGV)
 """
-needs_zygote = pytest.mark.skipif(not sandbox_module.USE_ZYGOTE, reason="the zygote runs on Linux only")
+needs_zygote = pytest.mark.skipif(not zygote_client.USE_ZYGOTE, reason="the zygote runs on Linux only")
 
 
 def call(box: Sandbox, function: str):
@@ -53,11 +54,11 @@ def call(box: Sandbox, function: str):
 @pytest.fixture
 def own_zygote(monkeypatch):
     """A zygote of this test's own (the session's is put back afterwards), and a fresh failure count."""
-    monkeypatch.setattr(sandbox_module, "_zygote", None)
-    monkeypatch.setattr(sandbox_module, "_zygote_failures", 0)
+    monkeypatch.setattr(zygote_client, "_zygote", None)
+    monkeypatch.setattr(zygote_client, "_zygote_failures", 0)
     yield
-    if sandbox_module._zygote is not None:
-        sandbox_module._zygote.close()
+    if zygote_client._zygote is not None:
+        zygote_client._zygote.close()
 
 
 @needs_zygote
@@ -113,35 +114,35 @@ def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_c
 def test_a_child_can_signal_neither_the_zygote_nor_the_grader(own_zygote):
     with Sandbox(PROBE, "probe.py", LIMITS) as box:
         outcome = call(box, "attack")
-        zygote = sandbox_module._zygote
+        zygote = zygote_client._zygote
         assert outcome.status == CallStatus.OK
         assert zygote.proc.poll() is None and zygote.usable, "the child killed its zygote"
 
 
 @needs_zygote
 def test_a_zygote_that_died_is_replaced_and_the_grade_is_unaffected(own_zygote):
-    sandbox_module.start_zygote()
-    first = sandbox_module._zygote
+    zygote_client.start_zygote()
+    first = zygote_client._zygote
     first.proc.kill()
     first.proc.wait()
     with Sandbox(PROBE, "probe.py", LIMITS) as box:
         assert call(box, "twice").status == CallStatus.OK
-    assert sandbox_module._zygote is not first and sandbox_module._zygote.usable
+    assert zygote_client._zygote is not first and zygote_client._zygote.usable
 
 
 def test_a_zygote_that_never_boots_leaves_every_child_to_a_direct_spawn(own_zygote, monkeypatch):
-    monkeypatch.setattr(sandbox_module, "ZYGOTE_SOURCE", "import sys; sys.exit(3)")
-    for _ in range(sandbox_module.ZYGOTE_RETRIES + 1):
+    monkeypatch.setattr(zygote_client, "ZYGOTE_SOURCE", "import sys; sys.exit(3)")
+    for _ in range(zygote_client.ZYGOTE_RETRIES + 1):
         with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
             assert call(box, "twice").status == CallStatus.OK
             assert isinstance(box.proc, SpawnedChild)
             crashed = call(box, "crash")
             assert crashed.status == CallStatus.CRASHED and crashed.error_type == "SIGSEGV"
-    assert sandbox_module.running_zygote() is None
+    assert zygote_client.running_zygote() is None
 
 
 def test_without_a_zygote_children_are_spawned_directly(monkeypatch):
-    monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
+    monkeypatch.setattr(zygote_client, "USE_ZYGOTE", False)
     with Sandbox(PROBE, "probe.py", LIMITS) as box:
         outcome = call(box, "twice")
         assert outcome.status == CallStatus.OK and isinstance(box.proc, SpawnedChild)
@@ -169,8 +170,8 @@ def spawn_daemon(a):
     )
     with Sandbox(daemon, "probe.py", LIMITS) as box:
         assert call(box, "spawn_daemon").status == CallStatus.OK
-        sandbox_module._zygote.proc.send_signal(signal.SIGKILL)
-        sandbox_module._zygote.proc.wait()
+        zygote_client._zygote.proc.send_signal(signal.SIGKILL)
+        zygote_client._zygote.proc.wait()
         uid = box.uid
     alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and owner_of(pid) == uid]
     assert alive == []
@@ -189,15 +190,15 @@ def owner_of(pid: str) -> int | None:
 
 @needs_zygote
 def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is_misread(own_zygote, monkeypatch):
-    sandbox_module.start_zygote()
-    zygote = sandbox_module._zygote
-    real = sandbox_module.Zygote._reply
+    zygote_client.start_zygote()
+    zygote = zygote_client._zygote
+    real = zygote_client.Zygote._reply
 
     def interrupted(self, timeout):
-        monkeypatch.setattr(sandbox_module.Zygote, "_reply", real)
+        monkeypatch.setattr(zygote_client.Zygote, "_reply", real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sandbox_module.Zygote, "_reply", interrupted)
+    monkeypatch.setattr(zygote_client.Zygote, "_reply", interrupted)
     with pytest.raises(KeyboardInterrupt):
         zygote.request({"op": "sweep", "uid": 12345})
     assert not zygote.usable and zygote.proc.poll() is not None

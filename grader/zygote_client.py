@@ -1,0 +1,199 @@
+"""The grader's end of the zygote: start it, send it requests, notice when it failed.
+
+The zygote (``grader/zygote.py``) is a fork-server that has imported Python and numpy
+once, so a sandboxed child costs a fork instead of an interpreter start-up. This
+module only starts and talks to it; what a child does with itself is in
+``grader/sandbox.py`` (its life) and ``grader/isolation.py`` (its confinement).
+
+It is a module of its own, with nothing but the standard library's lightest parts
+at import, so ``grade`` can start the zygote within a few milliseconds of its own
+start: the zygote's numpy import is then under way while the grader imports its
+own modules and numpy, instead of after (``bench/bench_grade.py``).
+
+One zygote per process, shared by every sandbox of it, like a connection pool: the
+only state it keeps is that zygote and how many have failed. The zygote is an
+optimisation only: when it can't start, fails a request or dies, the sandbox spawns
+that child directly, and after ZYGOTE_RETRIES failures the process stops using one.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.machinery
+import json
+import marshal
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def grader_file(name: str) -> str:
+    with open(os.path.join(HERE, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+ZYGOTE_SOURCE = grader_file("zygote.py")
+
+
+def compiled_hex(file: str) -> str:
+    """A grader file's code object, marshalled (as hex, for JSON) for the zygote to run.
+
+    From the bytecode cache when it is fresh, as an import would: the zygote then
+    doesn't spend ~7 ms compiling while the grader waits for it to boot. Marshal is
+    safe here: this process made the bytes and the zygote runs the same interpreter.
+    """
+    path = os.path.join(HERE, file)
+    return marshal.dumps(importlib.machinery.SourceFileLoader(file, path).get_code(file)).hex()
+
+
+@functools.cache
+def zygote_code() -> dict[str, str]:
+    """What the zygote runs besides its own source, read once per process (the code this process runs).
+
+    Made when the first zygote has already been started, not at import: ``grade``
+    imports this module to start the zygote, and every millisecond before that counts.
+    """
+    files = {"grader.seccomp": "seccomp.py", "grader.isolation": "isolation.py", "child": "child.py"}
+    return {name: compiled_hex(file) for name, file in files.items()}
+
+
+ZYGOTE_SECONDS = 30.0  # the longest a request to the zygote may take (a huge child can take a while to die)
+ZYGOTE_RETRIES = 3  # zygotes that may fail in one process before it spawns every child directly
+STARTUP_SECONDS = 30.0  # Python + numpy inside the sandbox, before any of the submission runs
+
+
+def base_env() -> dict[str, str]:
+    """The environment of every child (HOME and TMPDIR are added per child): nothing of the grader's."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",  # also keeps the zygote single-threaded, so it can fork
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+class ZygoteError(Exception):
+    """The zygote failed a request or is gone (internal): the sandbox does without it."""
+
+
+class Zygote:
+    """This process's end of its zygote (``grader/zygote.py``), shared by every sandbox of the process.
+
+    It is started with the code it runs (``zygote_code``) and is not waited
+    for: the first request waits for it to be ready, so its numpy import overlaps
+    whatever the grader does meanwhile. It stays in the
+    grader's process group, which the seccomp filter already protects; its pid is
+    added to the filter (``seccomp_program``'s ``helper_pids``). Any failure closes it
+    for good: the caller falls back to a direct spawn or sweep.
+    """
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-u", "-c", ZYGOTE_SOURCE, str(theirs.fileno()), str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                env=base_env(),
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.owner = os.getpid()  # a forked copy of this object (a batch worker's parent's) is not ours
+        self.pid = self.proc.pid
+        self.ready = False
+        self.lock = threading.Lock()  # one request and its reply at a time, whichever thread asks
+        try:
+            self.sock.sendall(json.dumps({"op": "boot", "code": zygote_code()}).encode())
+        except OSError:
+            self.close()
+            raise
+
+    @property
+    def usable(self) -> bool:
+        return self.sock is not None and self.owner == os.getpid()
+
+    def request(self, message: dict, fds: Sequence[int] = (), timeout: float = ZYGOTE_SECONDS) -> dict:
+        """Send one request and return the zygote's reply; ZygoteError (and the zygote closed) on any failure.
+
+        Anything that interrupts a request (Ctrl-C, a batch worker's WorkerStop) also
+        closes the zygote: its reply would otherwise be read as the next request's.
+        """
+        with self.lock:
+            if not self.usable:
+                raise ZygoteError("the zygote is closed")
+            try:
+                if not self.ready:
+                    self._reply(STARTUP_SECONDS)
+                    self.ready = True
+                socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
+                return self._reply(timeout)
+            except BaseException as err:
+                self.close()
+                if isinstance(err, (OSError, ValueError, ZygoteError)):
+                    raise ZygoteError(f"the zygote failed: {err}") from err
+                raise
+
+    def _reply(self, timeout: float) -> dict:
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ZygoteError("it exited")
+        reply = json.loads(data)
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            raise ZygoteError(reply.get("error") if isinstance(reply, dict) else "a malformed reply")
+        return reply
+
+    def close(self) -> None:
+        """Stop the zygote (its children are left alone: their sandboxes kill them)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.owner == os.getpid() and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_zygote: Zygote | None = None
+_zygote_failures = 0
+USE_ZYGOTE = sys.platform.startswith("linux")  # SOCK_SEQPACKET and SCM_RIGHTS; tests turn it off
+
+
+def start_zygote() -> None:
+    """Start this process's zygote now, if it has none: call it early, before the grader's own heavy work.
+
+    Never raises: without a zygote every child is spawned directly.
+    """
+    global _zygote, _zygote_failures
+    if not USE_ZYGOTE or _zygote_failures >= ZYGOTE_RETRIES or (_zygote is not None and _zygote.usable):
+        return
+    try:
+        _zygote = Zygote()
+    except (OSError, subprocess.SubprocessError):
+        _zygote, _zygote_failures = None, _zygote_failures + 1
+
+
+def running_zygote() -> Zygote | None:
+    """This process's zygote, started if need be; None when the process does without one."""
+    global _zygote_failures
+    if not USE_ZYGOTE:
+        return None
+    if _zygote is not None and _zygote.owner == os.getpid() and not _zygote.usable:
+        _zygote_failures += 1  # it failed since the last call
+    start_zygote()
+    return _zygote if _zygote is not None and _zygote.usable else None
