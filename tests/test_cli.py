@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from conftest import REPO, write_rubric_copy
-from grader.cli import main
+from grader.cli import BLAS_THREADS, main
 from grader.report import validate_report
 
 
@@ -98,3 +99,17 @@ def test_a_reader_that_goes_away_early_costs_neither_the_report_nor_the_exit_cod
         proc.wait(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in stderr
     assert json.loads(out.read_text())["score"] == 11
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("4", "4")])
+def test_the_command_runs_one_blas_thread_unless_the_environment_says_otherwise(given, expected):
+    probe = (
+        "import os, grader.cli as cli\n"
+        "cli.main = lambda: print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS']) or 0\n"
+        "cli.run()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREADS}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [expected, "1"]
