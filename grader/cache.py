@@ -12,8 +12,17 @@ the consistency checks that need the file system (does the reference exist?) run
 every load regardless.
 
 Where: ``$GRADER_CACHE_DIR`` (set it empty to turn the cache off), else
-``$XDG_CACHE_HOME/grader``, else ``~/.cache/grader``. Best effort: a cache that can't
-be read or written, or an entry that is corrupt, is a miss and never fails a grade.
+``$XDG_CACHE_HOME/grader``, else ``~/.cache/grader``, in folders of mode 0700. Best
+effort: a cache that can't be read or written, or an entry that is corrupt, is a miss
+and never fails a grade; ``load_rubric`` also treats an entry that doesn't build a
+consistent rubric as a miss.
+
+Whom it trusts: the account running the grader, like the grader's own files. An
+entry is read only if it and its folders belong to that account and no one else can
+write them, so root running with a user's HOME ignores that user's cache. A
+submission can't reach the cache when the grader runs as root (its own uid, a
+minimal root file system); without root it runs as the same account, and could as
+well rewrite the grader itself, as the README's sandbox section says.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +65,22 @@ def entry_path(kind: str, key: str) -> Path | None:
     return None if folder is None else folder / kind / f"{key}.json"
 
 
+def private(path: Path) -> bool:
+    """Owned by this user and writable by no one else: an entry no other account could have made."""
+    info = path.stat()
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def read_cached(kind: str, key: str) -> Any | None:
     """The document stored under ``key``, or None (a miss) if there is none or it can't be trusted."""
     path = entry_path(kind, key)
     if path is None:
         return None
     try:
+        if not (private(path) and private(path.parent) and private(path.parent.parent)):
+            return None  # e.g. root running with a user's HOME: that user could have written it
         entry = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - unreadable, corrupt, nested too deep: whatever it is, a miss
         return None
     if not isinstance(entry, dict) or entry.get("key") != key or "document" not in entry:
         return None  # a truncated, renamed or foreign file
@@ -78,6 +96,8 @@ def store_cached(kind: str, key: str, document: Any) -> None:
         # YAML can hold what JSON can't say the same way (integer keys, dates): keep only exact copies
         if json.loads(json.dumps(document, allow_nan=False)) != document:
             return
+        for folder in (path.parent.parent, path.parent):
+            folder.mkdir(mode=0o700, exist_ok=True)
         write_json_atomic(path, {"key": key, "document": document})
-    except (OSError, TypeError, ValueError):
+    except (OSError, TypeError, ValueError, RecursionError):
         pass

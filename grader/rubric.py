@@ -337,27 +337,13 @@ def parse_yaml(raw_bytes: bytes, source: str) -> Any:
         raise RubricError(f"{source}: {where}: not valid YAML ({getattr(err, 'problem', err)})") from err
 
 
-def checked_document(raw_bytes: bytes, source: str) -> dict:
-    """The rubric's YAML as data, checked against the rubric schema (or known to be, from the cache)."""
-    key = cache_key((SCHEMA_DIR / "rubric.schema.json").read_bytes(), raw_bytes)
-    document = read_cached("rubrics", key)
-    if isinstance(document, dict):
-        return document
-    document = parse_yaml(raw_bytes, source)
-    validate_against_schema(document, "rubric.schema.json", source)
-    store_cached("rubrics", key, document)
-    return document
+# Part of every cache key: bump it when what a rubric's bytes parse to changes (the
+# YAML loader, or what is stored), so no entry written the old way is read.
+CACHE_FORMAT = b"rubric document: yaml safe load, v1"
 
 
-def load_rubric(path: str | Path) -> Rubric:
-    """Read, validate and freeze a rubric; every problem is one RubricError line."""
-    path = Path(path)
-    source = str(path)
-    try:
-        raw_bytes = path.read_bytes()
-    except OSError as err:
-        raise RubricError(f"{source}: cannot read the rubric ({err.strerror})") from err
-    document = checked_document(raw_bytes, source)
+def build_rubric(path: Path, raw_bytes: bytes, document: dict, source: str) -> Rubric:
+    """A frozen Rubric from a document that matches the schema, after the cross-reference checks."""
     base = path.resolve().parent
     rubric = Rubric(
         path=path.resolve(),
@@ -373,6 +359,34 @@ def load_rubric(path: str | Path) -> Rubric:
         equations=tuple(parse_equation(item) for item in document["equations"]),
     )
     check_consistency(rubric, source)
+    return rubric
+
+
+def load_rubric(path: str | Path) -> Rubric:
+    """Read, validate and freeze a rubric; every problem is one RubricError line.
+
+    A rubric whose exact bytes passed the schema check before is built from the
+    cache (grader/cache.py) without PyYAML or jsonschema. An entry that doesn't
+    build a consistent rubric counts as a miss, so the cache can only ever save time:
+    every error a rubric gets comes from its own YAML.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as err:
+        raise RubricError(f"{source}: cannot read the rubric ({err.strerror})") from err
+    key = cache_key(CACHE_FORMAT, (SCHEMA_DIR / "rubric.schema.json").read_bytes(), raw_bytes)
+    cached = read_cached("rubrics", key)
+    if isinstance(cached, dict):
+        try:
+            return build_rubric(path, raw_bytes, cached, source)
+        except (RubricError, LookupError, TypeError, ValueError, AttributeError, RecursionError):
+            pass
+    document = parse_yaml(raw_bytes, source)
+    validate_against_schema(document, "rubric.schema.json", source)
+    rubric = build_rubric(path, raw_bytes, document, source)
+    store_cached("rubrics", key, document)
     return rubric
 
 

@@ -65,7 +65,8 @@ def root(autograder_zip, tmp_path):
 
 
 def environment(base: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTHON"))}
+    kept = ("GRADER_CACHE_DIR",)  # the test run's own rubric cache (conftest), not ~/.cache
+    env = {k: v for k, v in os.environ.items() if k in kept or not k.startswith(("GRADER_", "PYTHON"))}
     env.update({"GRADER_AUTOGRADER_ROOT": str(base), "GRADER_VENV": str(VENV), "GRADER_PYTHON": sys.executable})
     env.update(extra)
     return env

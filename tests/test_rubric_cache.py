@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -82,3 +83,34 @@ def test_only_documents_that_survive_json_unchanged_are_stored(cache):
     assert entries(cache) == []
     store_cached("rubrics", "c" * 64, {"seed": 2**63 - 1, "rtol": 1e-5, "names": ["a", None, True]})
     assert read_cached("rubrics", "c" * 64) == {"seed": 2**63 - 1, "rtol": 1e-5, "names": ["a", None, True]}
+
+
+def test_an_entry_that_does_not_build_a_rubric_is_a_miss_not_an_error(cache):
+    first = load_rubric(QUIZ4_RUBRIC)
+    (entry,) = entries(cache)
+    stored = json.loads(entry.read_text())
+    del stored["document"]["equations"]
+    for damage in (json.dumps(stored), "[" * 100_000 + "]" * 100_000):
+        entry.write_text(damage)
+        assert load_rubric(QUIZ4_RUBRIC) == first
+
+
+def test_the_cache_is_private_and_an_entry_others_could_write_is_ignored(cache):
+    load_rubric(QUIZ4_RUBRIC)
+    (entry,) = entries(cache)
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
+    key = entry.stem
+    assert read_cached("rubrics", key) is not None
+    entry.chmod(0o666)
+    assert read_cached("rubrics", key) is None
+    entry.chmod(0o600)
+    entry.parent.chmod(0o777)
+    assert read_cached("rubrics", key) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a file of another account")
+def test_an_entry_of_another_account_is_ignored_by_root(cache):
+    load_rubric(QUIZ4_RUBRIC)
+    (entry,) = entries(cache)
+    os.chown(entry, 65534, 65534)
+    assert read_cached("rubrics", entry.stem) is None
