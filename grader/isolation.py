@@ -15,7 +15,7 @@ the sandbox starts the child again without it (``without``) and remembers the fa
 in ``FAILED_MECHANISMS`` so later sandboxes in the same process don't try it again.
 
 This module starts no process. It imports only the standard library and
-``grader.seccomp``: the zygote (``grader/zygote.py``) runs its source to confine the
+``grader.seccomp``: the zygote (``grader/zygote.py``) runs its code to confine the
 children it forks, without importing the grader package.
 """
 

@@ -5,7 +5,7 @@ the submission runs (``grader.isolation.confine``); it works as any user, so eve
 student's laptop the submission has no network and cannot leave its process group.
 
 This module starts no process and imports only the standard library: the zygote
-(``grader/zygote.py``) runs its source without importing the grader package.
+(``grader/zygote.py``) runs its code without importing the grader package.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ Protocol: a SOCK_SEQPACKET socket, one JSON object per message, descriptors as
 SCM_RIGHTS. Every request gets one reply, ``{"ok": true, ...}`` or ``{"ok": false,
 "error": ...}``.
 
-    {"op": "boot", "code": {name: marshal hex}}      -> {"pid", "pgid"}
+    {"op": "boot", "code": {name: compiled code}}    -> {"pid", "pgid"}
     {"op": "spawn", "confinement": {...}} + 4 fds    -> {"pid"}
     {"op": "poll", "pid", "timeout"}                 -> {"status": wait status or null}
     {"op": "kill", "pid"}                            -> {"status": wait status}
@@ -49,6 +49,7 @@ End of file on the socket (the grader exited or closed it) ends the zygote; it a
 asks the kernel for SIGKILL when the grader dies.
 """
 
+import base64
 import ctypes
 import gc
 import json
@@ -59,6 +60,7 @@ import socket
 import sys
 import time
 import types
+import zlib
 
 import numpy as np
 
@@ -71,7 +73,7 @@ CHILD_FDS = 6  # 0 stdin, 1-2 capture, 3 requests, 4 replies, 5 report
 def load_modules(code):
     """Run the grader's code as modules: seccomp and isolation under a stand-in package, and the child.
 
-    ``code`` maps each name to a marshalled code object (hex) the grader compiled.
+    ``code`` maps each name to a code object the grader compiled: marshalled, zlib-compressed, base64.
     """
     package = types.ModuleType("grader")
     package.__path__ = []  # nothing else of the package can be found through it
@@ -80,7 +82,7 @@ def load_modules(code):
     for name in ("grader.seccomp", "grader.isolation", "child"):
         module = types.ModuleType(name)
         sys.modules[name] = module  # dataclasses look their module up while the class is made
-        exec(marshal.loads(bytes.fromhex(code[name])), module.__dict__)
+        exec(marshal.loads(zlib.decompress(base64.b64decode(code[name]))), module.__dict__)
         loaded[name] = module
     return loaded
 

@@ -18,6 +18,7 @@ that child directly, and after ZYGOTE_RETRIES failures the process stops using o
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.machinery
 import json
@@ -27,6 +28,8 @@ import socket
 import subprocess
 import sys
 import threading
+import types
+import zlib
 from collections.abc import Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,26 +43,40 @@ def grader_file(name: str) -> str:
 ZYGOTE_SOURCE = grader_file("zygote.py")
 
 
-def compiled_hex(file: str) -> str:
-    """A grader file's code object, marshalled (as hex, for JSON) for the zygote to run.
+def renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` with every nested function's file name set to ``filename``.
+
+    Compiled from a file, code carries that file's path; a submission could read the
+    grader's location off its child's functions, which run from source had only ``<child>``.
+    """
+    consts = tuple(renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def compiled(name: str, file: str) -> str:
+    """A grader file's code object for the zygote: marshalled, compressed and base64-encoded for JSON.
 
     From the bytecode cache when it is fresh, as an import would: the zygote then
     doesn't spend ~7 ms compiling while the grader waits for it to boot. Marshal is
     safe here: this process made the bytes and the zygote runs the same interpreter.
+    Compressed because the boot request is one socket message, which the socket's
+    send buffer (~208 KiB by default) must hold.
     """
     path = os.path.join(HERE, file)
-    return marshal.dumps(importlib.machinery.SourceFileLoader(file, path).get_code(file)).hex()
+    code = renamed(importlib.machinery.SourceFileLoader(name, path).get_code(name), f"<{name}>")
+    return base64.b64encode(zlib.compress(marshal.dumps(code))).decode("ascii")
 
 
 @functools.cache
 def zygote_code() -> dict[str, str]:
-    """What the zygote runs besides its own source, read once per process (the code this process runs).
+    """What the zygote runs besides its own source (see ``compiled``), read once per process.
 
-    Made when the first zygote has already been started, not at import: ``grade``
-    imports this module to start the zygote, and every millisecond before that counts.
+    Read when the process's first zygote has already been started, not at import:
+    ``grade`` imports this module to start the zygote, and every millisecond before
+    that counts.
     """
     files = {"grader.seccomp": "seccomp.py", "grader.isolation": "isolation.py", "child": "child.py"}
-    return {name: compiled_hex(file) for name, file in files.items()}
+    return {name: compiled(name, file) for name, file in files.items()}
 
 
 ZYGOTE_SECONDS = 30.0  # the longest a request to the zygote may take (a huge child can take a while to die)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +222,29 @@ def test_a_uid_is_swept_once_per_child_and_once_before_its_first_child_in_a_proc
     with Sandbox(PROBE, "probe.py", LIMITS) as box:
         call(box, "twice")
     assert len(swept) == 4, "the previous sandbox's close left the uid clean: only this one's close"
+
+
+def test_the_zygote_boot_request_fits_well_inside_one_socket_message():
+    """One SOCK_SEQPACKET message must fit the send buffer (~208 KiB by default); keep a wide margin."""
+    message = json.dumps({"op": "boot", "code": zygote_client.zygote_code()}).encode()
+    assert len(message) < 100_000
+
+
+WHERE = b"""
+import sys
+
+
+def where(a):
+    main = sys.modules["__main__"]
+    names = {f.__code__.co_filename for f in vars(main).values() if hasattr(f, "__code__")}
+    raise ValueError(" ".join(sorted(names)) + " " + str(getattr(main, "__file__", "")))
+"""
+
+
+@needs_zygote
+def test_the_child_program_does_not_tell_a_submission_where_the_grader_lives(own_zygote):
+    with Sandbox(WHERE, "where.py", LIMITS) as box:
+        outcome = call(box, "where")
+        assert isinstance(box.proc, ForkedChild)
+    assert outcome.status == CallStatus.EXCEPTION and "<child>" in outcome.message
+    assert str(Path(zygote_client.__file__).parent) not in outcome.message
