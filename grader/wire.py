@@ -33,7 +33,12 @@ MAGIC = b"GRDR"
 MAX_JSON = 64 * 1024
 NPY_MAGIC = b"\x93NUMPY\x01\x00"
 MAX_NPY_HEADER = 256
-_NPY_HEADER = re.compile(r"^\{'descr': '<f8', 'fortran_order': False, 'shape': (\((?:\d+, ?)*\d*\)), \} *\n$")
+# Exactly what numpy writes for '<f8' in C order: dimensions without leading zeros, one
+# newline at the very end (\Z: `$` would also match before a second one).
+_DIM = r"(?:0|[1-9][0-9]*)"
+_NPY_HEADER = re.compile(
+    rf"\{{'descr': '<f8', 'fortran_order': False, 'shape': (\((?:{_DIM}, ?)*(?:{_DIM})?\)), \}} *\n\Z"
+)
 MAX_DIMS = 8
 MAX_NAMES = 1000
 REPLY_STATUSES = frozenset(
@@ -273,7 +278,7 @@ def parse_npy_header(raw: bytes) -> tuple[int, ...]:
     match = _NPY_HEADER.match(text)
     if not match:
         raise ProtocolError("the array is not little-endian float64 in C order")
-    shape = tuple(int(d) for d in re.findall(r"\d+", match.group(1)))  # the pattern allows only "(d, d, ...)"
+    shape = tuple(int(d) for d in re.findall(r"[0-9]+", match.group(1)))  # the pattern allows only "(d, d, ...)"
     if len(shape) > MAX_DIMS or not all(0 <= d < 1 << 31 for d in shape):
         raise ProtocolError(f"the array shape {shape} is not plausible")
-    return tuple(shape)
+    return shape

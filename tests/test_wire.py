@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.errors import ProtocolError
-from grader.wire import FrameReader, encode_frame
+from grader.wire import FrameReader, encode_frame, parse_npy_header
 
 
 def reader_for(data: bytes) -> FrameReader:
@@ -69,3 +69,21 @@ def test_a_frame_without_the_marker_or_with_a_huge_header_is_refused():
     with pytest.raises(ProtocolError):
         reader_for(b"GRDR" + struct.pack(">I", 1 << 30)).read_header(later())
     assert reader_for(encode_frame({"a": 1})).read_header(later()) == {"a": 1}
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (1, 1, 4), (123456, 2)])
+def test_every_header_numpy_writes_for_float64_gives_back_its_shape(shape):
+    data = npy(np.zeros(shape))
+    header = data[10 : 10 + struct.unpack("<H", data[8:10])[0]]
+    assert parse_npy_header(header) == shape
+
+
+@pytest.mark.parametrize(
+    "shape_text, tail",
+    [("(07,)", "\n"), ("(3, 007)", "\n"), ("(3,)", "\n\n"), ("(3,)", ""), ("(3,,)", "\n"), ("(-3,)", "\n")],
+    ids=["leading-zero", "leading-zeros", "second-newline", "no-newline", "double-comma", "negative"],
+)
+def test_a_header_numpy_would_never_write_is_a_protocol_error_not_a_crash(shape_text, tail):
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}{tail}".encode()
+    with pytest.raises(ProtocolError):
+        parse_npy_header(header)
