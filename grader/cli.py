@@ -77,11 +77,11 @@ def run_grade(argv: Sequence[str]) -> int:
         else:
             print(render_report(report))
             print(f"\nReport written to {display_text(output)}")
-        warning = isolation_warning(report)
-        if warning:
-            print(warning, file=sys.stderr)
     except BrokenPipeError:
         pass  # the reader went away (`grade f.py | head -3`): the report is written, which is what counts
+    warning = isolation_warning(report)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -136,10 +136,11 @@ def run() -> NoReturn:
 
     It runs the grader with one BLAS thread unless the environment says otherwise.
 
-    ``main`` stops everything it starts (sandboxes, the zygote's children, batch
-    workers) and writes its files atomically before it returns, so the time Python
-    would spend tearing down numpy and every module at exit (~13 ms, about 6% of a
-    ``grade`` run; see bench/bench_grade.py) buys nothing.
+    ``main`` stops what it starts (sandboxes and their children, batch workers) and
+    writes its files atomically before it returns, and the zygote ends when this
+    process does (end of file on its socket, or the kernel's parent-death signal). So
+    the time Python would spend tearing down numpy and every module at exit (~13 ms; see
+    bench/bench_grade.py) buys nothing.
     """
     for key in BLAS_THREADS:
         os.environ.setdefault(key, "1")
@@ -147,11 +148,13 @@ def run() -> NoReturn:
         code = main()
     except BrokenPipeError:  # another command's reader went away mid-way: stop, as a pipeline expects
         code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):  # the same reader, gone before the last of the output
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            pass  # its reader went away before the last of the output; that alone is no failure
+        except (OSError, ValueError):
+            code = code or 1  # e.g. a full disk: what was to be said wasn't
     os._exit(code)
 
 
