@@ -64,7 +64,7 @@ def compiled(name: str, file: str) -> str:
     """
     path = os.path.join(HERE, file)
     code = renamed(importlib.machinery.SourceFileLoader(name, path).get_code(name), f"<{name}>")
-    return base64.b64encode(zlib.compress(marshal.dumps(code))).decode("ascii")
+    return base64.b64encode(zlib.compress(marshal.dumps(code), 1)).decode("ascii")
 
 
 @functools.cache
