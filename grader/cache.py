@@ -96,8 +96,8 @@ def store_cached(kind: str, key: str, document: Any) -> None:
         # YAML can hold what JSON can't say the same way (integer keys, dates): keep only exact copies
         if json.loads(json.dumps(document, allow_nan=False)) != document:
             return
-        for folder in (path.parent.parent, path.parent):
-            folder.mkdir(mode=0o700, exist_ok=True)
+        path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # e.g. ~/.cache on a fresh account
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         write_json_atomic(path, {"key": key, "document": document})
     except (OSError, TypeError, ValueError, RecursionError):
         pass

@@ -28,6 +28,13 @@ def entries(folder):
     return sorted((folder / "rubrics").glob("*.json")) if (folder / "rubrics").is_dir() else []
 
 
+def test_the_cache_folder_is_made_where_none_exists_yet(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRADER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-account" / ".cache"))
+    load_rubric(QUIZ4_RUBRIC)
+    assert len(entries(tmp_path / "fresh-account" / ".cache" / "grader")) == 1
+
+
 def test_a_checked_rubric_is_stored_once_and_loads_the_same_from_the_cache(cache):
     first = load_rubric(QUIZ4_RUBRIC)
     assert len(entries(cache)) == 1
