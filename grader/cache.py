@@ -18,8 +18,9 @@ and never fails a grade; ``load_rubric`` also treats an entry that doesn't build
 consistent rubric as a miss.
 
 Whom it trusts: the account running the grader, like the grader's own files. An
-entry is read only if it and its folders belong to that account and no one else can
-write them, so root running with a user's HOME ignores that user's cache. A
+entry is read only if the file opened (never through a symlink) belongs to that
+account and no one else can write it, so root running with a user's HOME ignores
+that user's cache. A
 submission can't reach the cache when the grader runs as root (its own uid, a
 minimal root file system); without root it runs as the same account, and could as
 well rewrite the grader itself, as the README's sandbox section says.
@@ -65,21 +66,25 @@ def entry_path(kind: str, key: str) -> Path | None:
     return None if folder is None else folder / kind / f"{key}.json"
 
 
-def private(path: Path) -> bool:
-    """Owned by this user and writable by no one else: an entry no other account could have made."""
-    info = path.stat()
+def private(info: os.stat_result) -> bool:
+    """Owned by this account and writable by no one else: an entry no other account could have made."""
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def read_cached(kind: str, key: str) -> Any | None:
-    """The document stored under ``key``, or None (a miss) if there is none or it can't be trusted."""
+    """The document stored under ``key``, or None (a miss) if there is none or it can't be trusted.
+
+    The ownership check is on the file actually opened (no symlink at the end of the
+    path), so swapping a folder or a link between a check and the read gains nothing.
+    """
     path = entry_path(kind, key)
     if path is None:
         return None
     try:
-        if not (private(path) and private(path.parent) and private(path.parent.parent)):
-            return None  # e.g. root running with a user's HOME: that user could have written it
-        entry = json.loads(path.read_bytes())
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as handle:
+            if not private(os.fstat(handle.fileno())):
+                return None  # e.g. root running with a user's HOME: that user could have written it
+            entry = json.loads(handle.read())
     except Exception:  # noqa: BLE001 - unreadable, corrupt, nested too deep: whatever it is, a miss
         return None
     if not isinstance(entry, dict) or entry.get("key") != key or "document" not in entry:

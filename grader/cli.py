@@ -70,15 +70,18 @@ def run_grade(argv: Sequence[str]) -> int:
     rubric = load_rubric(resolve_rubric_path(args.rubric))
     report = grade_submission(Path(args.submission), rubric, seed=args.seed)
     output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
-    write_report(report, output)
+    try:
+        write_report(report, output)
+    except OSError as err:
+        raise UsageError(f"{display_text(output)}: cannot write the report ({err.strerror})") from err
     try:
         if args.quiet:
             print(f"{report.score:g}/{report.max_score:g}")
         else:
             print(render_report(report))
             print(f"\nReport written to {display_text(output)}")
-    except BrokenPipeError:
-        pass  # the reader went away (`grade f.py | head -3`): the report is written, which is what counts
+    except OSError:
+        pass  # a reader that went away (`grade f.py | head -3`), a full disk: the report is written, which counts
     warning = isolation_warning(report)
     if warning:
         print(warning, file=sys.stderr)
@@ -150,11 +153,10 @@ def run() -> NoReturn:
         code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except BrokenPipeError:
-            pass  # its reader went away before the last of the output; that alone is no failure
+            if stream is not None:  # None when the descriptor was closed (`grade f.py >&-`)
+                stream.flush()
         except (OSError, ValueError):
-            code = code or 1  # e.g. a full disk: what was to be said wasn't
+            pass  # terminal output is best effort: the exit code is about the files written
     os._exit(code)
 
 

@@ -33,8 +33,9 @@ MAGIC = b"GRDR"
 MAX_JSON = 64 * 1024
 NPY_MAGIC = b"\x93NUMPY\x01\x00"
 MAX_NPY_HEADER = 256
-# Exactly what numpy writes for '<f8' in C order: dimensions without leading zeros, one
-# newline at the very end (\Z: `$` would also match before a second one).
+# numpy's header for '<f8' in C order (spacing inside the shape may vary harmlessly):
+# dimensions without leading zeros, one newline at the very end (\Z: `$` would also
+# match before a second one).
 _DIM = r"(?:0|[1-9][0-9]*)"
 _NPY_HEADER = re.compile(
     rf"\{{'descr': '<f8', 'fortran_order': False, 'shape': (\((?:{_DIM}, ?)*(?:{_DIM})?\)), \}} *\n\Z"

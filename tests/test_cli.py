@@ -113,3 +113,21 @@ def test_the_command_runs_one_blas_thread_unless_the_environment_says_otherwise(
         env["OPENBLAS_NUM_THREADS"] = given
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.split() == [expected, "1"]
+
+
+def test_a_report_path_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main([str(REPO / "solutions" / "quiz4.py"), "-o", str(blocker / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write the report" in err
+
+
+@pytest.mark.parametrize("stdout", ["closed", "full"])
+def test_output_that_cannot_be_shown_costs_neither_the_report_nor_a_traceback(tmp_path, stdout):
+    out = tmp_path / "r.json"
+    command = f'"{sys.executable}" -m grader "{REPO / "solutions" / "quiz4.py"}" -o "{out}"'
+    command += " >&-" if stdout == "closed" else " >/dev/full"
+    done = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert json.loads(out.read_text())["score"] == 11

@@ -102,7 +102,7 @@ def test_an_entry_that_does_not_build_a_rubric_is_a_miss_not_an_error(cache):
         assert load_rubric(QUIZ4_RUBRIC) == first
 
 
-def test_the_cache_is_private_and_an_entry_others_could_write_is_ignored(cache):
+def test_the_cache_is_private_and_an_entry_others_could_write_or_a_link_is_ignored(cache, tmp_path):
     load_rubric(QUIZ4_RUBRIC)
     (entry,) = entries(cache)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
@@ -110,8 +110,10 @@ def test_the_cache_is_private_and_an_entry_others_could_write_is_ignored(cache):
     assert read_cached("rubrics", key) is not None
     entry.chmod(0o666)
     assert read_cached("rubrics", key) is None
+    elsewhere = tmp_path / "elsewhere.json"
     entry.chmod(0o600)
-    entry.parent.chmod(0o777)
+    entry.rename(elsewhere)
+    entry.symlink_to(elsewhere)  # a private file, but reached through a link someone could swap
     assert read_cached("rubrics", key) is None
 
 

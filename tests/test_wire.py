@@ -71,7 +71,7 @@ def test_a_frame_without_the_marker_or_with_a_huge_header_is_refused():
     assert reader_for(encode_frame({"a": 1})).read_header(later()) == {"a": 1}
 
 
-@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (1, 1, 4), (123456, 2)])
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (5, 0, 3), (1, 1, 4), (123456, 2), (1, 2, 1, 2, 1, 2, 1, 2)])
 def test_every_header_numpy_writes_for_float64_gives_back_its_shape(shape):
     data = npy(np.zeros(shape))
     header = data[10 : 10 + struct.unpack("<H", data[8:10])[0]]
