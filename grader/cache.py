@@ -20,10 +20,9 @@ consistent rubric as a miss.
 Whom it trusts: the account running the grader, like the grader's own files. An
 entry is read only if the file opened (never through a symlink) belongs to that
 account and no one else can write it, so root running with a user's HOME ignores
-that user's cache. A
-submission can't reach the cache when the grader runs as root (its own uid, a
-minimal root file system); without root it runs as the same account, and could as
-well rewrite the grader itself, as the README's sandbox section says.
+that user's cache. A submission can't reach the cache when the grader runs as root
+(its own uid, a minimal root file system); without root it runs as the same account,
+and could as well rewrite the grader itself, as the README's sandbox section says.
 """
 
 from __future__ import annotations

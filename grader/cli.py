@@ -128,12 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-# Set before numpy loads. The grader's matrices are tiny, so one BLAS thread is the
-# fastest anyway, and OpenBLAS's pool would otherwise spin on the core the zygote is
-# importing numpy on (~45 ms of CPU on a 2-core machine; bench/bench_grade.py).
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def run() -> NoReturn:
     """The ``grade`` console script and ``python -m grader``: ``main()``, then exit at once.
 
@@ -145,8 +139,13 @@ def run() -> NoReturn:
     the time Python would spend tearing down numpy and every module at exit (~13 ms; see
     bench/bench_grade.py) buys nothing.
     """
-    for key in BLAS_THREADS:
-        os.environ.setdefault(key, "1")
+    # Before numpy loads. The grader's matrices are tiny, so one BLAS thread is the
+    # fastest anyway, and OpenBLAS's pool would otherwise spin on the core the zygote is
+    # importing numpy on (~45 ms of CPU on a 2-core machine; bench/bench_grade.py).
+    from grader.zygote_client import ONE_BLAS_THREAD
+
+    for key, value in ONE_BLAS_THREAD.items():
+        os.environ.setdefault(key, value)
     try:
         code = main()
     except BrokenPipeError:  # another command's reader went away mid-way: stop, as a pipeline expects

@@ -84,15 +84,14 @@ ZYGOTE_RETRIES = 3  # zygotes that may fail in one process before it spawns ever
 STARTUP_SECONDS = 30.0  # Python + numpy inside the sandbox, before any of the submission runs
 
 
+# numpy with one BLAS thread: in every child and in the zygote, which can fork only while
+# single-threaded; the ``grade`` command sets the same in its own process (cli.run).
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def base_env() -> dict[str, str]:
     """The environment of every child (HOME and TMPDIR are added per child): nothing of the grader's."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1",  # also keeps the zygote single-threaded, so it can fork
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **ONE_BLAS_THREAD}
     for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if key in os.environ:
             env[key] = os.environ[key]

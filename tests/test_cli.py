@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from conftest import REPO, write_rubric_copy
-from grader.cli import BLAS_THREADS, main
+from grader.cli import main
 from grader.report import validate_report
+from grader.zygote_client import ONE_BLAS_THREAD
 
 
 def test_grading_prints_a_table_and_writes_a_valid_report(tmp_path, capsys):
@@ -108,7 +109,7 @@ def test_the_command_runs_one_blas_thread_unless_the_environment_says_otherwise(
         "cli.main = lambda: print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS']) or 0\n"
         "cli.run()\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREADS}
+    env = {k: v for k, v in os.environ.items() if k not in ONE_BLAS_THREAD}
     if given is not None:
         env["OPENBLAS_NUM_THREADS"] = given
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True, check=True)
