@@ -1,5 +1,5 @@
 """``python -m grader`` is the ``grade`` command."""
 
-from grader.cli import run
+from grader.frontends.cli import run
 
 run()

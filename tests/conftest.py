@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.grading import grade_submission
-from grader.report import report_to_dict, validate_report
-from grader.rubric import load_rubric
+from grader.assignment.rubric import load_rubric
+from grader.grading.pipeline import grade_submission
+from grader.grading.report import report_to_dict, validate_report
+from grader.sandbox.host import SandboxHost
 
 REPO = Path(__file__).resolve().parent.parent
 QUIZ4_RUBRIC = REPO / "rubrics" / "quiz4.yaml"
@@ -27,6 +28,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    SESSION_HOST.close()
     folder, before = config.stash[CACHE_KEY]
     shutil.rmtree(folder, ignore_errors=True)
     if before is None:
@@ -36,6 +38,17 @@ def pytest_unconfigure(config):
 
 
 CACHE_KEY = pytest.StashKey[tuple[str, str | None]]()
+# What the test process has learned about the machine, shared by `grade` as by one batch
+# worker; a test about the host itself takes the `host` fixture, a fresh one.
+SESSION_HOST = SandboxHost()
+
+
+@pytest.fixture
+def host():
+    """A fresh SandboxHost: its own zygote, no uid known clean, no mechanism known to fail."""
+    fresh = SandboxHost()
+    yield fresh
+    fresh.close()
 
 
 def write_rubric_copy(tmp: Path, source: Path = QUIZ4_RUBRIC, **settings) -> Path:
@@ -63,6 +76,7 @@ def quiz4_fast(tmp_path_factory):
 
 def grade(path, rubric, **kwargs):
     """Grade a file and return (report, document), the document checked against the schema."""
+    kwargs.setdefault("host", SESSION_HOST)
     report = grade_submission(path, rubric, **kwargs)
     document = report_to_dict(report)
     validate_report(document)

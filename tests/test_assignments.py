@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import FIXTURES, REPO, grade, statuses
-from grader.rubric import load_rubric
+from grader.assignment.rubric import load_rubric
 
 SIGMOID = FIXTURES / "sigmoid"
 

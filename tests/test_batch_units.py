@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from grader.batch import EMPTY_SHA256, Shard, Task, failure_report, parse_shard, sweep_temporaries
-from grader.cli import main
+from grader.assignment.rubric import load_rubric, load_schema, resolve_rubric_path
 from grader.errors import GraderError
-from grader.gradebook import (
+from grader.frontends.batch.command import EMPTY_SHA256, Shard, Task, failure_report, parse_shard, sweep_temporaries
+from grader.frontends.batch.gradebook import (
     GRADER_ERROR_FLAG,
     UNGRADABLE_FLAG,
     SubmissionStatus,
@@ -22,8 +22,8 @@ from grader.gradebook import (
     row_from_report,
     spreadsheet_text,
 )
-from grader.progress import Progress
-from grader.roster import (
+from grader.frontends.batch.progress import Progress
+from grader.frontends.batch.roster import (
     RosterError,
     Submission,
     find_submissions,
@@ -31,8 +31,8 @@ from grader.roster import (
     unique_ids,
     unpack_export,
 )
-from grader.rubric import load_rubric, load_schema, resolve_rubric_path
-from grader.summary import histogram, render_html, summarize_class
+from grader.frontends.batch.summary import histogram, render_html, summarize_class
+from grader.frontends.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "quiz4"
 CORRECT = (FIXTURES / "correct" / "dot.py").read_text()

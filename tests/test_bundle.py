@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import FIXTURES, QUIZ4_RUBRIC, REPO
-from grader import selfcheck
-from grader.bundle import build_student_bundle, forward_module_source, selfcheck_equations
-from grader.cases import build_cases
-from grader.cli import main
+from conftest import FIXTURES, QUIZ4_RUBRIC, REPO, SESSION_HOST
+from grader.assignment.reference import load_reference
+from grader.assignment.rubric import load_rubric
 from grader.errors import ReferenceModuleError
-from grader.grading import grade_submission
-from grader.reference import load_reference
-from grader.rubric import load_rubric
+from grader.frontends.bundle import build_student_bundle, forward_module_source, selfcheck_equations
+from grader.frontends.cli import main
+from grader.grading.cases import build_cases
+from grader.grading.pipeline import grade_submission
+from grader.untrusted import selfcheck
 
 CORPUS = FIXTURES / "quiz4"
 FIXTURE_NAMES = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.py"))
@@ -185,7 +185,7 @@ def test_the_self_check_passes_a_correct_file_and_says_what_to_fix_in_a_wrong_on
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_self_check_verdicts_on_visible_cases_equal_the_full_graders(folder, quiz4, name):
     visible_only = dataclasses.replace(quiz4, settings=dataclasses.replace(quiz4.settings, hidden_cases=0))
-    report = grade_submission(CORPUS / name, visible_only)
+    report = grade_submission(CORPUS / name, visible_only, host=SESSION_HOST)
     graders = {(r.equation.id, c.index): c.status.value for r in report.equations for c in r.cases}
     assert verdicts(folder, CORPUS / name) == graders
 

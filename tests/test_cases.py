@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.cases import build_cases, derive_hidden_seed
-from grader.reference import load_reference
+from grader.assignment.reference import load_reference
+from grader.grading.cases import build_cases, derive_hidden_seed
 
 
 def test_every_equation_gets_one_visible_and_four_hidden_cases(quiz4):
@@ -49,7 +49,7 @@ def test_visible_cases_are_the_same_for_everyone_and_hidden_ones_differ(quiz4):
 
 
 def test_the_reference_agrees_with_finite_differences_on_every_case(quiz4):
-    from grader.checks import within
+    from grader.grading.checks import within
 
     cases = build_cases(quiz4, load_reference(quiz4), hidden_seed=5)
     for eq in quiz4.equations:

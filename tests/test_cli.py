@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from conftest import REPO, write_rubric_copy
-from grader.cli import main
-from grader.report import validate_report
-from grader.zygote_client import ONE_BLAS_THREAD
+from grader.frontends.cli import main
+from grader.grading.report import validate_report
+from grader.sandbox.zygote_client import ONE_BLAS_THREAD
 
 
 def test_grading_prints_a_table_and_writes_a_valid_report(tmp_path, capsys):
@@ -105,7 +105,7 @@ def test_a_reader_that_goes_away_early_costs_neither_the_report_nor_the_exit_cod
 @pytest.mark.parametrize("given, expected", [(None, "1"), ("4", "4")])
 def test_the_command_runs_one_blas_thread_unless_the_environment_says_otherwise(given, expected):
     probe = (
-        "import os, grader.cli as cli\n"
+        "import os, grader.frontends.cli as cli\n"
         "cli.main = lambda: print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS']) or 0\n"
         "cli.run()\n"
     )

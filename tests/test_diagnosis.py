@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, REPO, grade
-from grader.rubric import load_rubric
+from grader.assignment.rubric import load_rubric
 
 RUBRIC = load_rubric(REPO / "rubrics" / "quiz4.yaml")
 CATALOG = [(eq, mistake) for eq in RUBRIC.equations for mistake in eq.mistakes]

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from conftest import REPO, grade, statuses, write_rubric_copy
-from grader.cli import main
-from grader.report import write_report
-from grader.rubric import load_rubric
+from grader.assignment.rubric import load_rubric
+from grader.frontends.cli import main
+from grader.grading.report import write_report
 
 CORRECT = (REPO / "solutions" / "quiz4.py").read_text()
 

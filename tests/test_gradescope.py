@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from conftest import QUIZ4_RUBRIC, REPO, grade
-from grader.cli import main
-from grader.gradescope import (
+from grader.assignment.rubric import load_rubric
+from grader.frontends.cli import main
+from grader.frontends.gradescope.autograder import (
     STAFF_MESSAGE,
     autograder_paths,
     build_autograder,
@@ -27,8 +28,7 @@ from grader.gradescope import (
     run_autograder,
     validate_results,
 )
-from grader.report import validate_report
-from grader.rubric import load_rubric
+from grader.grading.report import validate_report
 
 EXAMPLE = REPO / "examples" / "quiz4_submission.py"
 
@@ -297,8 +297,8 @@ def test_the_zip_has_setup_and_run_autograder_at_its_root_and_carries_grader_rub
     assert not [name for name in infos if name.endswith("/")], "files only, no folder entries"
     assert {
         "grader/__main__.py",
-        "grader/gradescope.py",
-        "grader/child.py",
+        "grader/frontends/gradescope/autograder.py",
+        "grader/untrusted/child.py",
         "grader/schemas/report.schema.json",
     } <= set(infos)
     assert {"assignment/student_template/quiz4.py", "assignment/solutions/quiz4_mistakes.py"} <= set(infos)

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, QUIZ4_RUBRIC, REPO
-from grader.gradescope import STAFF_MESSAGE, build_autograder, validate_results
-from grader.report import validate_report
+from grader.frontends.gradescope.autograder import STAFF_MESSAGE, build_autograder, validate_results
+from grader.grading.report import validate_report
 
 AS_ROOT = os.geteuid() == 0
 CORPUS = FIXTURES / "quiz4"

@@ -32,7 +32,12 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("grader-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("grader/child.py", "grader/zygote.py", "grader/schemas/report.schema.json"):
+    for needed in (
+        "grader/untrusted/launch.py",
+        "grader/untrusted/child.py",
+        "grader/untrusted/zygote.py",
+        "grader/schemas/report.schema.json",
+    ):
         assert needed in names
     assert any(n.endswith("data/share/grader/rubrics/quiz4.yaml") for n in names)
     assert any(n.endswith("data/share/grader/solutions/quiz4.py") for n in names)

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import QUIZ4_RUBRIC, write_rubric_copy
+from grader.assignment.rubric import load_rubric, resolve_rubric_path
 from grader.errors import RubricError
-from grader.rubric import load_rubric, resolve_rubric_path
 
 
 def broken(tmp_path, edit) -> str:
@@ -60,7 +60,7 @@ def test_a_rubric_error_names_the_key_path(tmp_path, edit, expected):
 
 
 def test_unknown_reference_functions_are_caught_when_the_reference_loads(tmp_path):
-    from grader.reference import load_reference
+    from grader.assignment.reference import load_reference
 
     path = write_rubric_copy(tmp_path)
     path.write_text(path.read_text().replace("function: grad_X", "function: grad_Q"))

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from conftest import QUIZ4_RUBRIC, REPO, write_rubric_copy
-from grader.cache import read_cached, store_cached
+from grader.assignment.cache import read_cached, store_cached
+from grader.assignment.rubric import load_rubric
 from grader.errors import RubricError
-from grader.rubric import load_rubric
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_checked_rubric_is_stored_once_and_loads_the_same_from_the_cache(cache
 def test_a_cached_rubric_loads_without_importing_yaml_or_jsonschema(cache):
     load_rubric(QUIZ4_RUBRIC)
     probe = (
-        "import sys; from grader.rubric import load_rubric; "
+        "import sys; from grader.assignment.rubric import load_rubric; "
         f"load_rubric({str(QUIZ4_RUBRIC)!r}); "
         "print(sorted(m for m in ('yaml', 'jsonschema') if m in sys.modules))"
     )

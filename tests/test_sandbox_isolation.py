@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import grader.isolation as isolation_module
-import grader.zygote_client as zygote_client
-from grader.isolation import PR_SET_NO_NEW_PRIVS, RootLayout, libc, plan_protections, root_layout, without
-from grader.sandbox import CUSTOM_EXCEPTION, CallStatus, Limits, Sandbox
-from grader.seccomp import PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SockFprog, seccomp_program, seccomp_supported
+import grader.sandbox.protection as isolation_module
+from grader.sandbox.outcomes import CallStatus, Limits
+from grader.sandbox.protection import plan_protections, root_layout, without
+from grader.sandbox.session import CUSTOM_EXCEPTION, Sandbox
+from grader.untrusted.confine import PR_SET_NO_NEW_PRIVS, RootLayout, libc
+from grader.untrusted.seccomp import PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SockFprog, seccomp_program, seccomp_supported
 
 LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
 GRAD_X = b"def grad_X(dY, W):\n    return dY @ W.T\n"
@@ -115,8 +116,7 @@ def test_the_filter_leaves_what_homework_needs_forks_threads_pipes_and_signals_t
 
 def test_without_root_the_plan_says_so_and_relies_on_the_filter(monkeypatch):
     monkeypatch.setattr(isolation_module, "is_root", lambda: False)
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    plan = plan_protections([Path("/somewhere/rubrics")])
+    plan = plan_protections([Path("/somewhere/rubrics")], {})
     assert not plan.privilege_drop and not plan.reference_hidden and not plan.minimal_filesystem
     assert plan.notes[0].startswith("not running as root: the submission runs as your own user")
     assert plan.weaker_than_possible
@@ -125,17 +125,16 @@ def test_without_root_the_plan_says_so_and_relies_on_the_filter(monkeypatch):
 
 def test_a_failed_filter_is_reported_with_what_it_costs(monkeypatch):
     monkeypatch.setattr(isolation_module, "is_root", lambda: False)
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    plan = without(plan_protections([]), "syscall_filter", "seccomp: Invalid argument", [])
+    plan = without(plan_protections([], {}), "syscall_filter", "seccomp: Invalid argument", [])
     assert not plan.syscall_filter and not plan.network_cut and not plan.kill_all_processes
     assert any("no syscall filter (seccomp: Invalid argument): the submission has the network" in n for n in plan.notes)
 
 
 @pytest.fixture(params=["zygote", "direct"])
-def start(request, monkeypatch):
+def start(request, host):
     """Each fallback is checked for a child forked by the zygote and for one spawned directly."""
     if request.param == "direct":
-        monkeypatch.setattr(zygote_client, "USE_ZYGOTE", False)
+        host.use_zygote = False
     return request.param
 
 
@@ -145,9 +144,8 @@ def call_grad_x(box: Sandbox, hidden: bool = False):
 
 
 @needs_root
-def test_as_root_the_child_gets_everything_and_the_report_says_so_without_notes(monkeypatch, start):
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    with Sandbox(GRAD_X, "quiz4.py", LIMITS) as box:
+def test_as_root_the_child_gets_everything_and_the_report_says_so_without_notes(monkeypatch, start, host):
+    with Sandbox(GRAD_X, "quiz4.py", LIMITS, host=host) as box:
         outcome, want = call_grad_x(box)
         assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, want)
         p = box.protections
@@ -156,28 +154,26 @@ def test_as_root_the_child_gets_everything_and_the_report_says_so_without_notes(
 
 
 @needs_root
-def test_a_minimal_filesystem_that_cannot_be_built_falls_back_and_says_why(monkeypatch, start):
+def test_a_minimal_filesystem_that_cannot_be_built_falls_back_and_says_why(monkeypatch, start, host):
     real = root_layout()
     broken = RootLayout(
         dirs=(*real.dirs, "/nonexistent-grader-test"), links=real.links, files=real.files, devices=real.devices
     )
     monkeypatch.setattr(isolation_module, "root_layout", lambda: broken)
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    with Sandbox(GRAD_X, "quiz4.py", LIMITS) as box:
+    with Sandbox(GRAD_X, "quiz4.py", LIMITS, host=host) as box:
         outcome, want = call_grad_x(box)
         assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, want)
         assert not box.protections.minimal_filesystem and box.protections.namespaces
         assert box.protections.notes[0].startswith("no minimal filesystem (mount /")
-    assert "minimal_filesystem" in isolation_module.FAILED_MECHANISMS
+    assert "minimal_filesystem" in host.failed_mechanisms
 
 
 @needs_root
-def test_a_python_that_cannot_run_in_the_minimal_filesystem_falls_back_and_says_why(monkeypatch, start):
+def test_a_python_that_cannot_run_in_the_minimal_filesystem_falls_back_and_says_why(monkeypatch, start, host):
     real = root_layout()
     without_usr = RootLayout(dirs=tuple(d for d in real.dirs if d != "/usr"), links=(), files=(), devices=real.devices)
     monkeypatch.setattr(isolation_module, "root_layout", lambda: without_usr)
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    with Sandbox(GRAD_X, "quiz4.py", LIMITS) as box:
+    with Sandbox(GRAD_X, "quiz4.py", LIMITS, host=host) as box:
         outcome, _ = call_grad_x(box)
         assert outcome.status == CallStatus.OK and not box.protections.minimal_filesystem
         assert "no minimal filesystem" in box.protections.notes[0]
@@ -185,10 +181,9 @@ def test_a_python_that_cannot_run_in_the_minimal_filesystem_falls_back_and_says_
 
 
 @needs_root
-def test_namespaces_that_cannot_be_made_fall_back_to_the_uid_drop_and_say_why(monkeypatch, start):
+def test_namespaces_that_cannot_be_made_fall_back_to_the_uid_drop_and_say_why(monkeypatch, start, host):
     monkeypatch.setattr(isolation_module, "CLONE_NEWIPC", 0x1)  # not a namespace flag: unshare fails with EINVAL
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
-    with Sandbox(GRAD_X, "quiz4.py", LIMITS, hidden_paths=[Path("/work")]) as box:
+    with Sandbox(GRAD_X, "quiz4.py", LIMITS, hidden_paths=[Path("/work")], host=host) as box:
         outcome, _ = call_grad_x(box)
         assert outcome.status == CallStatus.OK
         p = box.protections
@@ -215,10 +210,9 @@ def grad_S(P, y):
 """
 
 
-def test_on_a_hidden_case_nothing_the_submission_names_is_repeated(monkeypatch):
-    monkeypatch.setattr(isolation_module, "FAILED_MECHANISMS", {})
+def test_on_a_hidden_case_nothing_the_submission_names_is_repeated(host):
     P = np.full((2, 3), 1 / 3)
-    with Sandbox(HOSTILE, "quiz4.py", LIMITS, expected_calls=4) as box:
+    with Sandbox(HOSTILE, "quiz4.py", LIMITS, expected_calls=4, host=host) as box:
         visible, _ = call_grad_x(box, hidden=False)
         returned = box.call("grad_S", [("P", P), ("y", np.zeros(2))], (2, 3), False)
         hidden, _ = call_grad_x(box, hidden=True)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from grader.policy import affected, find_forbidden_imports
+from grader.grading.forbidden import affected, find_forbidden_imports
 
 FORBIDDEN = ("torch", "jax", "autograd", "tensorflow")
 

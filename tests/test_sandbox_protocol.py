@@ -10,8 +10,8 @@ import time
 import pytest
 
 from grader.errors import ProtocolError
-from grader.sandbox import Transcript
-from grader.wire import FrameReader, Timeout, clean_text, encode_frame, parse_names, parse_reply, write_all
+from grader.sandbox.processes import Transcript
+from grader.sandbox.wire import FrameReader, Timeout, clean_text, encode_frame, parse_names, parse_reply, write_all
 
 
 def later(seconds: float = 2.0) -> float:

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import grader.sandbox as sandbox_module
-import grader.zygote_client as zygote_client
-from grader.sandbox import CallStatus, ForkedChild, Limits, Sandbox, SpawnedChild
-from grader.seccomp import seccomp_supported
+import grader.sandbox.zygote_client as zygote_client
+from grader.sandbox.host import SandboxHost
+from grader.sandbox.outcomes import CallStatus, Limits
+from grader.sandbox.processes import ForkedChild, SpawnedChild
+from grader.sandbox.session import Sandbox
+from grader.untrusted.seccomp import seccomp_supported
 
 LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
 PROBE = b"""
@@ -46,26 +48,16 @@ def twice(a):
 def crash(a):
     os.kill(os.getpid(), signal.SIGSEGV)
 """
-needs_zygote = pytest.mark.skipif(not zygote_client.USE_ZYGOTE, reason="the zygote runs on Linux only")
+needs_zygote = pytest.mark.skipif(not SandboxHost().use_zygote, reason="the zygote runs on Linux only")
 
 
 def call(box: Sandbox, function: str):
     return box.call(function, [("a", np.ones(3))], (3,), False)
 
 
-@pytest.fixture
-def own_zygote(monkeypatch):
-    """A zygote of this test's own (the session's is put back afterwards), and a fresh failure count."""
-    monkeypatch.setattr(zygote_client, "_zygote", None)
-    monkeypatch.setattr(zygote_client, "_zygote_failures", 0)
-    yield
-    if zygote_client._zygote is not None:
-        zygote_client._zygote.close()
-
-
 @needs_zygote
-def test_children_are_forked_by_the_zygote_and_hold_only_their_own_descriptors(own_zygote):
-    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+def test_children_are_forked_by_the_zygote_and_hold_only_their_own_descriptors(host):
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2, host=host) as box:
         outcome = call(box, "twice")
         assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, 2 * np.ones(3))
         assert isinstance(box.proc, ForkedChild)
@@ -89,10 +81,10 @@ def python_draw(a):
 
 
 @needs_zygote
-def test_children_of_one_zygote_draw_different_random_numbers(own_zygote):
+def test_children_of_one_zygote_draw_different_random_numbers(host):
     draws = []
     for _ in range(2):
-        with Sandbox(RANDOM, "random_probe.py", LIMITS, expected_calls=2) as box:
+        with Sandbox(RANDOM, "random_probe.py", LIMITS, expected_calls=2, host=host) as box:
             outcomes = [call(box, "numpy_draw"), call(box, "python_draw")]
             assert all(o.status == CallStatus.OK for o in outcomes) and isinstance(box.proc, ForkedChild)
             draws.append([tuple(o.value) for o in outcomes])
@@ -102,8 +94,8 @@ def test_children_of_one_zygote_draw_different_random_numbers(own_zygote):
 
 
 @needs_zygote
-def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_call_starts_afresh(own_zygote):
-    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_call_starts_afresh(host):
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2, host=host) as box:
         crashed = call(box, "crash")
         again = call(box, "twice")
     assert crashed.status == CallStatus.CRASHED and crashed.error_type == "SIGSEGV"
@@ -113,39 +105,39 @@ def test_a_crash_is_named_from_the_wait_status_the_zygote_reports_and_the_next_c
 
 @needs_zygote
 @pytest.mark.skipif(os.geteuid() != 0 and not seccomp_supported(), reason="needs the filter or the uid drop")
-def test_a_child_can_signal_neither_the_zygote_nor_the_grader(own_zygote):
-    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+def test_a_child_can_signal_neither_the_zygote_nor_the_grader(host):
+    with Sandbox(PROBE, "probe.py", LIMITS, host=host) as box:
         outcome = call(box, "attack")
-        zygote = zygote_client._zygote
+        zygote = host.zygote
         assert outcome.status == CallStatus.OK
         assert zygote.proc.poll() is None and zygote.usable, "the child killed its zygote"
 
 
 @needs_zygote
-def test_a_zygote_that_died_is_replaced_and_the_grade_is_unaffected(own_zygote):
-    zygote_client.start_zygote()
-    first = zygote_client._zygote
+def test_a_zygote_that_died_is_replaced_and_the_grade_is_unaffected(host):
+    host.start_zygote()
+    first = host.zygote
     first.proc.kill()
     first.proc.wait()
-    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+    with Sandbox(PROBE, "probe.py", LIMITS, host=host) as box:
         assert call(box, "twice").status == CallStatus.OK
-    assert zygote_client._zygote is not first and zygote_client._zygote.usable
+    assert host.zygote is not first and host.zygote.usable
 
 
-def test_a_zygote_that_never_boots_leaves_every_child_to_a_direct_spawn(own_zygote, monkeypatch):
-    monkeypatch.setattr(zygote_client, "ZYGOTE_SOURCE", "import sys; sys.exit(3)")
+def test_a_zygote_that_never_boots_leaves_every_child_to_a_direct_spawn(host, monkeypatch):
+    monkeypatch.setattr(zygote_client, "ZYGOTE_PROGRAM", "import sys; sys.exit(3)")
     for _ in range(zygote_client.ZYGOTE_RETRIES + 1):
-        with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+        with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2, host=host) as box:
             assert call(box, "twice").status == CallStatus.OK
             assert isinstance(box.proc, SpawnedChild)
             crashed = call(box, "crash")
             assert crashed.status == CallStatus.CRASHED and crashed.error_type == "SIGSEGV"
-    assert zygote_client.running_zygote() is None
+    assert host.running_zygote() is None
 
 
-def test_without_a_zygote_children_are_spawned_directly(monkeypatch):
-    monkeypatch.setattr(zygote_client, "USE_ZYGOTE", False)
-    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+def test_without_a_zygote_children_are_spawned_directly(host):
+    host.use_zygote = False
+    with Sandbox(PROBE, "probe.py", LIMITS, host=host) as box:
         outcome = call(box, "twice")
         assert outcome.status == CallStatus.OK and isinstance(box.proc, SpawnedChild)
         listing = call(box, "descriptors").message.split()
@@ -154,7 +146,7 @@ def test_without_a_zygote_children_are_spawned_directly(monkeypatch):
 
 @needs_zygote
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
-def test_closing_a_sandbox_leaves_no_process_of_its_uid_even_after_the_zygote_died(own_zygote):
+def test_closing_a_sandbox_leaves_no_process_of_its_uid_even_after_the_zygote_died(host):
     daemon = (
         PROBE
         + b"""
@@ -170,10 +162,10 @@ def spawn_daemon(a):
     return a
 """
     )
-    with Sandbox(daemon, "probe.py", LIMITS) as box:
+    with Sandbox(daemon, "probe.py", LIMITS, host=host) as box:
         assert call(box, "spawn_daemon").status == CallStatus.OK
-        zygote_client._zygote.proc.send_signal(signal.SIGKILL)
-        zygote_client._zygote.proc.wait()
+        host.zygote.proc.send_signal(signal.SIGKILL)
+        host.zygote.proc.wait()
         uid = box.uid
     alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and owner_of(pid) == uid]
     assert alive == []
@@ -191,9 +183,9 @@ def owner_of(pid: str) -> int | None:
 
 
 @needs_zygote
-def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is_misread(own_zygote, monkeypatch):
-    zygote_client.start_zygote()
-    zygote = zygote_client._zygote
+def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is_misread(host, monkeypatch):
+    host.start_zygote()
+    zygote = host.zygote
     real = zygote_client.Zygote._reply
 
     def interrupted(self, timeout):
@@ -204,29 +196,30 @@ def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is
     with pytest.raises(KeyboardInterrupt):
         zygote.request({"op": "sweep", "uid": 12345})
     assert not zygote.usable and zygote.proc.poll() is not None
-    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+    with Sandbox(PROBE, "probe.py", LIMITS, host=host) as box:
         assert call(box, "twice").status == CallStatus.OK
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
-def test_a_uid_is_swept_once_per_child_and_once_before_its_first_child_in_a_process(monkeypatch):
+def test_a_uid_is_swept_once_per_child_and_once_before_its_first_child_in_a_process(host, monkeypatch):
     swept = []
-    real = sandbox_module.sweep_uid
-    monkeypatch.setattr(sandbox_module, "sweep_uid", lambda uid: (swept.append(uid), real(uid)))
-    monkeypatch.setattr(sandbox_module, "CLEAN_UIDS", set())  # as in a fresh process
-    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2) as box:
+    real = host.sweep_uid
+    monkeypatch.setattr(
+        host, "sweep_uid", lambda uid: (swept.append(uid), real(uid))
+    )  # a fresh host: as in a fresh process
+    with Sandbox(PROBE, "probe.py", LIMITS, expected_calls=2, host=host) as box:
         call(box, "twice")
         call(box, "crash")  # a second child: its predecessor's uid is swept when it is replaced
         call(box, "twice")
     assert len(swept) == 3, "before the first child, after the crashed one, at close"
-    with Sandbox(PROBE, "probe.py", LIMITS) as box:
+    with Sandbox(PROBE, "probe.py", LIMITS, host=host) as box:
         call(box, "twice")
     assert len(swept) == 4, "the previous sandbox's close left the uid clean: only this one's close"
 
 
 def test_the_zygote_boot_request_fits_well_inside_one_socket_message():
     """One SOCK_SEQPACKET message must fit the send buffer (~208 KiB by default); keep a wide margin."""
-    message = json.dumps({"op": "boot", "code": zygote_client.zygote_code()}).encode()
+    message = json.dumps({"op": "boot", "code": zygote_client.untrusted_code()}).encode()
     assert len(message) < 100_000
 
 
@@ -242,8 +235,8 @@ def where(a):
 
 
 @needs_zygote
-def test_the_child_program_does_not_tell_a_submission_where_the_grader_lives(own_zygote):
-    with Sandbox(WHERE, "where.py", LIMITS) as box:
+def test_the_child_program_does_not_tell_a_submission_where_the_grader_lives(host):
+    with Sandbox(WHERE, "where.py", LIMITS, host=host) as box:
         outcome = call(box, "where")
         assert isinstance(box.proc, ForkedChild)
     assert outcome.status == CallStatus.EXCEPTION and "<child>" in outcome.message

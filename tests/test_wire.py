@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.errors import ProtocolError
-from grader.wire import FrameReader, encode_frame, parse_npy_header
+from grader.sandbox.wire import FrameReader, encode_frame, parse_npy_header
 
 
 def reader_for(data: bytes) -> FrameReader:

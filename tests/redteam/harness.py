@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from grader.cli import main
-from grader.sandbox import SANDBOX_UID_BASE
+from grader.frontends.cli import main
+from grader.sandbox.session import SANDBOX_UID_BASE
 
 REDTEAM = Path(__file__).resolve().parent
 REPO = REDTEAM.parent.parent

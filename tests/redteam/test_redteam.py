@@ -38,7 +38,7 @@ from harness import (
 )
 
 from conftest import write_rubric_copy
-from grader.report import validate_report
+from grader.grading.report import validate_report
 
 pytestmark = pytest.mark.redteam
 needs_root = pytest.mark.skipif(

@@ -12,11 +12,11 @@ import ast
 import dataclasses
 from pathlib import Path
 
-from grader.cases import build_cases
-from grader.checks import within
-from grader.diagnosis import evaluate_mistake
-from grader.reference import load_mistakes, load_reference
-from grader.rubric import load_rubric
+from grader.assignment.reference import load_mistakes, load_reference
+from grader.assignment.rubric import load_rubric
+from grader.grading.cases import build_cases
+from grader.grading.checks import within
+from grader.grading.diagnosis import evaluate_mistake
 
 MIN_SEED = 2**40  # below this, a search over seeds against the shipped visible inputs is quick
 

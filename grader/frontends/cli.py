@@ -59,16 +59,20 @@ def run_grade(argv: Sequence[str]) -> int:
     args = grade_parser().parse_args(argv)
     if args.seed is not None and args.seed < 0:
         raise UsageError("grade: --seed must be a non-negative integer")
-    from grader.zygote_client import start_zygote
+    from grader.sandbox.host import SandboxHost
 
-    start_zygote()
-    from grader.grading import grade_submission
-    from grader.report import display_text, write_report
-    from grader.rubric import load_rubric, resolve_rubric_path
-    from grader.table import isolation_warning, render_report
+    host = SandboxHost()
+    host.start_zygote()  # numpy loads in the zygote while the grader imports its own modules
+    from grader.assignment.rubric import load_rubric, resolve_rubric_path
+    from grader.frontends.terminal import isolation_warning, render_report
+    from grader.grading.pipeline import grade_submission
+    from grader.grading.report import display_text, write_report
 
     rubric = load_rubric(resolve_rubric_path(args.rubric))
-    report = grade_submission(Path(args.submission), rubric, seed=args.seed)
+    try:
+        report = grade_submission(Path(args.submission), rubric, seed=args.seed, host=host)
+    finally:
+        host.close()
     output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
     try:
         write_report(report, output)
@@ -89,8 +93,8 @@ def run_grade(argv: Sequence[str]) -> int:
 
 
 def run_validate(argv: Sequence[str]) -> int:
-    from grader.rubric import resolve_rubric_path
-    from grader.validation import validate_rubric
+    from grader.assignment.rubric import resolve_rubric_path
+    from grader.assignment.validate import validate_rubric
 
     args = validate_parser().parse_args(argv)
     path = resolve_rubric_path(args.rubric)
@@ -105,10 +109,10 @@ def run_validate(argv: Sequence[str]) -> int:
 
 
 COMMANDS = {  # the function running each command, imported only when it runs
-    "validate": "grader.cli:run_validate",
-    "gradescope": "grader.gradescope:run_gradescope_command",
-    "bundle": "grader.bundle:run_bundle_command",
-    "batch": "grader.batch:run_batch_command",
+    "validate": "grader.frontends.cli:run_validate",
+    "gradescope": "grader.frontends.gradescope.autograder:run_gradescope_command",
+    "bundle": "grader.frontends.bundle:run_bundle_command",
+    "batch": "grader.frontends.batch.command:run_batch_command",
 }
 
 
@@ -142,7 +146,7 @@ def run() -> NoReturn:
     # Before numpy loads. The grader's matrices are tiny, so one BLAS thread is the
     # fastest anyway, and OpenBLAS's pool would otherwise spin on the core the zygote is
     # importing numpy on (~45 ms of CPU on a 2-core machine; bench/bench_grade.py).
-    from grader.zygote_client import ONE_BLAS_THREAD
+    from grader.sandbox.zygote_client import ONE_BLAS_THREAD
 
     for key, value in ONE_BLAS_THREAD.items():
         os.environ.setdefault(key, value)

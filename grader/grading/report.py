@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 import grader
-from grader.cases import Case
+from grader.assignment.rubric import Rubric, schema_error
 from grader.files import write_json_atomic
-from grader.rubric import Rubric, schema_error
-from grader.sandbox import Protections
-from grader.scoring import EquationResult
+from grader.grading.cases import Case
+from grader.grading.scoring import EquationResult
+from grader.sandbox.outcomes import Protections
 
 SCHEMA_VERSION = 1
 
@@ -57,12 +57,25 @@ class Report:
 
 @functools.cache
 def grader_code_sha256() -> str:
-    """A hash of the grader's own code and schemas, so a changed grader counts as another version."""
-    package = Path(grader.__file__).parent
+    """A hash of every file of the grader's package, so a changed grader counts as another version.
+
+    Every subpackage and every data file (schemas, shell scripts), by its path inside
+    the package; only bytecode caches are left out, since they follow the sources.
+    """
+    package = Path(grader.__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted([*package.glob("*.py"), *package.glob("schemas/*.json")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in package_files(package):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def package_files(package: Path) -> list[Path]:
+    """The files a grader version consists of: everything in the package but bytecode caches."""
+    return sorted(
+        path
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
 
 
 def display_text(text: object) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from grader.cache import cache_key, read_cached, store_cached
+from grader.assignment.cache import cache_key, read_cached, store_cached
 from grader.errors import RubricError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # jsonschema and yaml are imported where they are used: together they take longer to
 # import than a whole `grade` run with a cached rubric (see grader/cache.py) needs.
 
-SCHEMA_DIR = Path(__file__).parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
@@ -392,7 +392,10 @@ def load_rubric(path: str | Path) -> Rubric:
 
 def bundled_rubric_dirs() -> list[Path]:
     """Where bundled rubrics live: the source checkout, then the installed data files."""
-    return [Path(__file__).resolve().parent.parent / "rubrics", Path(sys.prefix) / "share" / "grader" / "rubrics"]
+    return [
+        Path(__file__).resolve().parent.parent.parent / "rubrics",
+        Path(sys.prefix) / "share" / "grader" / "rubrics",
+    ]
 
 
 def resolve_rubric_path(name: str | None) -> Path:

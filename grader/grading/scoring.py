@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from grader.checks import CaseStatus, CheckResult
-from grader.rubric import Equation, Settings
+from grader.assignment.rubric import Equation, Settings
+from grader.grading.checks import CaseStatus, CheckResult
 
 
 class EquationStatus(enum.Enum):

@@ -33,11 +33,11 @@ from types import ModuleType
 
 import numpy as np
 
-from grader import selfcheck
-from grader.cases import build_cases
+from grader.assignment.reference import load_reference
+from grader.assignment.rubric import Equation, Rubric, load_rubric, resolve_rubric_path
 from grader.errors import ReferenceModuleError
-from grader.reference import load_reference
-from grader.rubric import Equation, Rubric, load_rubric, resolve_rubric_path
+from grader.grading.cases import build_cases
+from grader.untrusted import selfcheck
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same bytes
 
@@ -292,7 +292,7 @@ def build_student_bundle(rubric_path: str | Path, output: str | Path) -> Path:
 
 def run_bundle_command(argv: Sequence[str]) -> int:
     """``grade bundle student [--rubric R] [-o ZIP]``."""
-    from grader.cli import Parser  # here, not at the top: grader.cli imports this module
+    from grader.frontends.cli import Parser  # here, not at the top: grader.frontends.cli imports this module
 
     parser = Parser(prog="grade bundle", description="Write a zip to hand out to students.")
     kinds = parser.add_subparsers(dest="kind", required=True, parser_class=Parser)

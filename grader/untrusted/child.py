@@ -1,85 +1,30 @@
-"""The untrusted side of the sandbox: the program that imports a submission and calls it.
+"""The program that imports a submission and calls it, inside the sandbox.
 
-The parent runs this file's *source* with ``python -I -c`` inside the sandbox, or the
-zygote (``grader/zygote.py``) runs it as a module and calls ``run`` in each child it
-forks, so it must not import anything from ``grader`` (the package may be hidden from
-the child): only the standard library and numpy.
-
-Protocol (see ``grader/wire.py`` for the parent's strict reader). Every message is a
-frame: ``b"GRDR"``, a 4-byte big-endian length, a JSON object of that length, then the
-payloads whose byte lengths the JSON declares. Requests arrive on the descriptor named
-by argv[1], replies leave on argv[2] (3 and 4 in a child of the zygote); stdin is
-/dev/null and stdout/stderr go to a capped capture file of their own.
-
-0. child  -> ``{"status": "started"}`` once Python and numpy are loaded, before any of
-   the submission runs: anything that goes wrong earlier is the machine's fault (the
-   parent then retries with weaker isolation, or stops with a grader error), never
-   the student's.
-1. parent -> ``{"op": "load", "filename", "source_len", "forbidden"}`` + source bytes
-   child  -> ``{"status": "ready", "names": [...]}`` or ``{"status": "import_error", ...}``
-2. parent -> ``{"op": "call", "id", "function", "args": [{"name", "len"}]}``
-   + one ``.npy`` payload per argument (the child holds only its inputs: it is never
-   told whether a case is hidden, nor anything about expected values)
-   child  -> ``{"id", "status": "ok", "shape", "returned", "mutated", "len"}`` + a
-   ``.npy`` payload of little-endian float64, or ``{"id", "status": <fault>, ...}``
-   (a ``bad_return`` fault carries a ``problem`` code the parent words itself).
+It runs in a child the parent spawns directly or one the zygote forks (both through
+``launch.py``), so it imports only the standard library, numpy and its own folder,
+never ``grader`` (the package is not even there in the child's filesystem). The frames
+it reads and writes are ``protocol.py``'s.
 
 Nothing here is trusted by the parent: a submission can rewrite any of it at run time,
 and the only thing that buys it is a wrong answer for its own calls. That includes the
 ``mutated`` list: a submission can patch numpy so in-place edits go unreported, so the
 rubric's mutation penalty can be dodged (never a gain over a correct, copying answer).
+What it sends are codes and facts (a status, a problem kind, a line number); the
+parent words them (``grader/grading/feedback.py``).
 """
 
 import io
-import json
 import os
 import signal
-import struct
 import sys
 import time
 import traceback
 
 import numpy as np
 
-MAGIC = b"GRDR"
-IN_FD, OUT_FD = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (3, 4)
+from .protocol import encode_float64, read_exact, read_frame, write_frame
 
-
-def read_exact(fd, n):
-    chunks, remaining = [], n
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd):
-    prefix = read_exact(fd, 8)
-    if prefix[:4] != MAGIC:
-        raise EOFError
-    (length,) = struct.unpack(">I", prefix[4:])
-    return json.loads(read_exact(fd, length))
-
-
-def write_frame(fd, header, *payloads):
-    body = json.dumps(header).encode()
-    data = MAGIC + struct.pack(">I", len(body)) + body + b"".join(payloads)
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def encode_float64(arr):
-    """A .npy (version 1.0) image of a C-ordered little-endian float64 array."""
-    header = "{'descr': '<f8', 'fortran_order': False, 'shape': " + repr(tuple(arr.shape)) + ", }"
-    header = header.encode("latin1")
-    pad = 64 - (10 + len(header) + 1) % 64
-    header += b" " * pad + b"\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + arr.tobytes()
+IN_FD, OUT_FD = 3, 4
 
 
 def safe_str(value, limit):
@@ -281,7 +226,3 @@ def run(in_fd, out_fd):
         pass
     # Skip atexit handlers and buffered-output tricks: the submission gets no last word.
     os._exit(0)
-
-
-if __name__ == "__main__":
-    run(IN_FD, OUT_FD)

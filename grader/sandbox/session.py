@@ -33,7 +33,6 @@ otherwise; see "starting and killing processes" below.
 from __future__ import annotations
 
 import builtins
-import enum
 import functools
 import math
 import os
@@ -45,35 +44,32 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader import wire
 from grader.errors import ProtocolError, SandboxError
-from grader.isolation import (
-    Confinement,
+from grader.sandbox import wire
+from grader.sandbox.host import SandboxHost
+from grader.sandbox.outcomes import CallOutcome, CallStatus, ImportOutcome, Limits, Protections
+from grader.sandbox.processes import ChildProcess, ForkedChild, SpawnedChild, Transcript
+from grader.sandbox.protection import (
     MechanismFailed,
-    Protections,
-    confine,
     confinement_for,
     default_hidden_paths,
     hidden_in_minimal_root,
-    kill_all_as,
     plan_protections,
-    remember_failure,
     without,
 )
-from grader.seccomp import seccomp_program, seccomp_supported
-from grader.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, base_env, running_zygote
+from grader.sandbox.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, base_env, child_program
+from grader.untrusted.confine import Confinement, confine
+from grader.untrusted.seccomp import seccomp_program, seccomp_supported
+
+__all__ = ["CallOutcome", "CallStatus", "ImportOutcome", "Limits", "Protections", "Sandbox", "SandboxHost"]
 
 if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never needs numpy loaded
     import numpy as np
 
-HERE = Path(__file__).parent
-CHILD_SOURCE = (HERE / "child.py").read_text(encoding="utf-8")
 SANDBOX_UID_BASE = 0x5A000000  # far above any real account; one uid per grading process
-KEEP_OUTPUT = 64 * 1024  # what is kept of the submission's output; far more than is ever shown
 SIGNAL_CAUSES = {
     signal.SIGSEGV: "crashed with a segmentation fault (often unbounded recursion)",
     signal.SIGBUS: "crashed with a bus error",
@@ -92,226 +88,6 @@ BAD_RETURN_WORDS = {  # what a hidden case says: the child's own words could car
     "type": "returned something that is not a numpy array",
 }
 CUSTOM_EXCEPTION = "an exception of a class defined in the file"
-
-
-class CallStatus(enum.Enum):
-    """How one call into the submission ended, as the parent observed it."""
-
-    OK = "ok"
-    EXCEPTION = "exception"
-    NOT_IMPLEMENTED = "not_implemented"
-    MISSING = "missing"
-    BAD_RETURN = "bad_return"
-    TIMEOUT = "timeout"
-    MEMORY = "memory"
-    CRASHED = "crashed"
-    EXITED = "exited"
-    IMPORT_ERROR = "import_error"
-    PROTOCOL = "protocol"
-
-
-@dataclass(frozen=True)
-class Limits:
-    time_limit: float
-    import_time_limit: float
-    memory_bytes: int
-    output_bytes: int
-    processes: int
-    open_files: int = 64
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    """What a call produced: a float64 array (status OK) or a fault described as data."""
-
-    status: CallStatus
-    value: np.ndarray | None = None
-    shape: tuple[int, ...] | None = None
-    message: str = ""
-    error_type: str | None = None
-    where: dict | None = None
-    returned: str | None = None
-    mutated: tuple[str, ...] = ()
-    elapsed: float = 0.0
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    ok: bool
-    names: tuple[str, ...] = ()
-    failure: CallOutcome | None = None
-    elapsed: float = 0.0
-
-
-# -- starting and killing processes ----------------------------------------------------
-#
-# A child is started by the zygote when there is one (grader/zygote.py: a fork-server
-# that already imported numpy, so a child costs a fork instead of an interpreter
-# start-up) and directly with subprocess otherwise. The zygote is an optimisation only:
-# when it can't start, fails a request or dies, that child is spawned directly, and
-# after ZYGOTE_RETRIES failures the process stops using one. Either way the child runs
-# the same ``isolation.confine`` and the parent sees the same ``ChildProcess``.
-
-
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid``, from a helper forked from this process (``isolation.kill_all_as``)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the forked helper
-        try:
-            kill_all_as(uid)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-# Sandbox uids with no process left: swept since the last child of that uid started.
-# A uid not in here (the first use in this process included: a crashed grader with
-# the same pid could have left daemons) is swept before its next child starts.
-CLEAN_UIDS: set[int] = set()
-
-
-def sweep_uid(uid: int) -> None:
-    """Kill every process of a sandbox uid: through the zygote (a fork of a small process) or directly."""
-    zygote = running_zygote()
-    try:
-        if zygote is None:
-            raise ZygoteError("no zygote")
-        zygote.request({"op": "sweep", "uid": uid})
-    except ZygoteError:
-        kill_uid(uid)
-    CLEAN_UIDS.add(uid)
-
-
-class SpawnedChild:
-    """A child started directly (``subprocess``): this process is its parent and reaps it."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-
-    def poll(self) -> int | None:
-        """The exit code (negative: the signal), or None while it runs."""
-        return self.proc.poll()
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        """SIGKILL its process group and reap it.
-
-        One SIGKILL reaches every member (the kernel aborts forks in flight), and the
-        group id can't be reused while the child is unreaped. Without a uid of its own,
-        the seccomp filter is what keeps every process of the submission in the group.
-        """
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-
-
-class ForkedChild:
-    """A child the zygote forked: the zygote is its parent, signals it and reaps it for us.
-
-    The zygote reaps it only when asked, so its pid (its group id) can't be reused
-    before ``kill`` returns. If the zygote dies, the child is init's: it is then
-    killed from here by group, and its status is unknown.
-    """
-
-    def __init__(self, zygote: Zygote, pid: int) -> None:
-        self.zygote = zygote
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        """Like ``wait(0)``; a child seen alive in /proc (the usual answer, before every call) costs no request."""
-        if self.returncode is None and process_state(self.pid) not in (None, "Z"):
-            return None
-        return self.wait(0.0)
-
-    def wait(self, timeout: float) -> int | None:
-        if self.returncode is None:
-            try:
-                status = self.zygote.request({"op": "poll", "pid": self.pid, "timeout": timeout}, timeout=timeout + 10)
-                if status["status"] is not None:
-                    self.returncode = os.waitstatus_to_exitcode(status["status"])
-            except (ZygoteError, KeyError, TypeError, ValueError):
-                return None  # unknown: the child is init's now, and may well be alive
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.returncode is not None:
-            return
-        try:
-            self.returncode = os.waitstatus_to_exitcode(self.zygote.request({"op": "kill", "pid": self.pid})["status"])
-        except (ZygoteError, KeyError, TypeError, ValueError):
-            for send in (os.killpg, os.kill):
-                try:
-                    send(self.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            self.returncode = -signal.SIGKILL
-
-
-ChildProcess = SpawnedChild | ForkedChild
-
-
-def process_state(pid: int) -> str | None:
-    """A process's state letter from /proc (``Z``: dead, not yet reaped), or None when it can't be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-        return data[data.rindex(b")") + 2 :].split(maxsplit=1)[0].decode()
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-# -- output ------------------------------------------------------------------------------
-
-
-class Transcript:
-    """What the submission printed, in order, across every child it took.
-
-    Each child writes to a fresh capture file (capped by RLIMIT_FSIZE, so one flood
-    doesn't silence the next child). Bytes are copied out as they come and never read
-    again: the child holds its file open read-write and could seek back and rewrite it,
-    but what was copied when the first hidden call started is what students see.
-    """
-
-    def __init__(self, folder: Path, keep: int = KEEP_OUTPUT) -> None:
-        self.folder = folder
-        self.keep = keep
-        self.data = bytearray()
-        self.file = None
-        self.taken = 0
-        self.count = 0
-
-    def new_capture(self):
-        self.close_capture()
-        self.count += 1
-        self.file = open(self.folder / f"output-{self.count}", "w+b")  # noqa: SIM115 - closed in close_capture
-        self.taken = 0
-        return self.file
-
-    def absorb(self) -> None:
-        if self.file is None or len(self.data) >= self.keep:
-            return
-        fd = self.file.fileno()
-        size = os.fstat(fd).st_size
-        if size > self.taken:
-            chunk = os.pread(fd, min(self.keep - len(self.data), size - self.taken), self.taken)
-            self.data += chunk
-            self.taken += len(chunk)
-
-    def close_capture(self) -> None:
-        if self.file is not None:
-            self.absorb()
-            self.file.close()
-            Path(self.file.name).unlink(missing_ok=True)
-            self.file = None
 
 
 # -- the sandbox -------------------------------------------------------------------------
@@ -346,7 +122,10 @@ class Sandbox:
         forbidden_imports: Sequence[str] = (),
         expected_calls: int = 1,
         protections: Protections | None = None,
+        *,
+        host: SandboxHost,
     ) -> None:
+        self.host = host
         self.source = source
         self.source_lines = source.decode("utf-8", "replace").splitlines()
         self.filename = filename
@@ -354,7 +133,7 @@ class Sandbox:
         self.hidden_paths = (*hidden_paths, *default_hidden_paths())
         self.forbidden = list(forbidden_imports)
         self.expected_calls = max(1, expected_calls)
-        self.protections = protections or plan_protections(self.hidden_paths)
+        self.protections = protections or plan_protections(self.hidden_paths, host.failed_mechanisms)
         self.private = Path(tempfile.mkdtemp(prefix="grader-"))
         self.transcript = Transcript(self.private)
         self.proc: ChildProcess | None = None
@@ -410,8 +189,8 @@ class Sandbox:
         """Kill the child's group, then every process of the sandbox uid (``setsid`` daemons included)."""
         if self.proc is not None:
             self.proc.kill()
-        if self.uid is not None and self.uid not in CLEAN_UIDS:
-            sweep_uid(self.uid)
+        if self.uid is not None:
+            self.host.sweep_if_needed(self.uid)
         for fd in (self.writer_fd, self.reader.fd if self.reader else None):
             if fd is not None:
                 try:
@@ -452,16 +231,16 @@ class Sandbox:
 
     def _spawn(self) -> None:
         """Start a child and wait for its "started" frame; MechanismFailed if isolation broke it."""
-        if self.uid is not None and self.uid not in CLEAN_UIDS:
-            sweep_uid(self.uid)
+        if self.uid is not None:
+            self.host.sweep_if_needed(self.uid)
         req_read, req_write = os.pipe()
         rep_read, rep_write = os.pipe()
         report_read, report_write = os.pipe()
         capture = self.transcript.new_capture()
-        zygote = running_zygote()
+        zygote = self.host.running_zygote()
         confinement = self._confinement(zygote)
         if self.uid is not None:
-            CLEAN_UIDS.discard(self.uid)
+            self.host.mark_in_use(self.uid)
         try:
             self.proc = None
             if zygote is not None:
@@ -469,7 +248,7 @@ class Sandbox:
             if self.proc is None:
                 self.proc = SpawnedChild(
                     subprocess.Popen(
-                        [sys.executable, "-I", "-u", "-c", CHILD_SOURCE, str(req_read), str(rep_write)],
+                        [sys.executable, "-I", "-u", "-c", child_program(), str(req_read), str(rep_write)],
                         stdin=subprocess.DEVNULL,
                         stdout=capture,
                         stderr=capture,
@@ -536,7 +315,7 @@ class Sandbox:
                 self._spawn()
                 break
             except MechanismFailed as failed:
-                remember_failure(failed)
+                self.host.remember_failure(failed.mechanism, failed.reason)
                 weaker = without(self.protections, failed.mechanism, failed.reason, self.hidden_paths)
                 if weaker == self.protections:
                     raise SandboxError(f"cannot start the sandboxed child: {failed}") from failed

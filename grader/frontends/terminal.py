@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-from grader.report import Report, display_text
-from grader.scoring import EquationStatus
+from grader.grading.report import Report, display_text
+from grader.grading.scoring import EquationStatus
 
 
 def format_points(value: float) -> str:

@@ -17,7 +17,7 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from grader.gradebook import REVIEW_FLAGS, Row, SubmissionStatus, format_points
+from grader.frontends.batch.gradebook import REVIEW_FLAGS, Row, SubmissionStatus, format_points
 
 SUMMARY_VERSION = 1
 TOP_MISTAKES = 3

@@ -20,8 +20,8 @@ from types import MappingProxyType, ModuleType
 
 import numpy as np
 
+from grader.assignment.rubric import Equation, FiniteDifference, InputSpec, Rubric
 from grader.errors import ReferenceModuleError
-from grader.rubric import Equation, FiniteDifference, InputSpec, Rubric
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,21 +1,19 @@
 """The zygote: a fork-server for sandboxed children, so none of them pays for Python and numpy again.
 
-``grader/sandbox.py`` runs this file's *source* with ``python -I -u -c`` (like
-``child.py``) and talks to it over a socket. Starting a fresh interpreter and importing
+The grader starts it through ``launch.py`` (``run_zygote``) and talks to it over a
+socket (``grader/sandbox/zygote_client.py``). Starting a fresh interpreter and importing
 numpy costs ~70 ms of CPU per child; forking this process costs ~1 ms.
 
-What it holds. It imports the standard library and numpy, then runs the code of
-three grader files the grader sends it, compiled: ``child.py`` (the serve loop) and
-``seccomp.py`` and ``isolation.py`` (how a child confines itself), the last two as
-modules ``grader.seccomp`` and ``grader.isolation`` under an empty stand-in for the
-package. Code only: it never imports the grader package, a rubric, a reference or a
+What it holds. It imports the standard library and numpy, then the modules of the
+untrusted folder, which the grader sends it compiled in its boot message (``child``,
+the serve loop; ``confine`` and ``seccomp``, how a child confines itself). Code only: it never imports the grader package, a rubric, a reference or a
 case, so a child forked from it holds nothing secret but its own start-up request
 (limits, its uid, the *names* of the folders it hides) and, later, its inputs.
 
 What a child does. For each ``spawn`` it forks; the child starts its own session,
 puts the descriptors it was sent in place (0 /dev/null, 1 and 2 the capture file,
 3 requests, 4 replies, 5 the report pipe, nothing else: the socket to the zygote is
-closed), runs ``isolation.confine`` (the same steps a directly spawned child runs
+closed), runs ``confine.confine`` (the same steps a directly spawned child runs
 before exec: namespaces, minimal root, privilege drop, no_new_privs, limits with
 RLIMIT_AS last, the seccomp filter), then ``child.run``. A mechanism that fails is
 named on the report pipe, exactly as in a direct spawn, so the grader's fallback works
@@ -49,42 +47,20 @@ End of file on the socket (the grader exited or closed it) ends the zygote; it a
 asks the kernel for SIGKILL when the grader dies.
 """
 
-import base64
-import ctypes
 import gc
 import json
-import marshal
 import os
 import signal
 import socket
 import sys
 import time
-import types
-import zlib
 
 import numpy as np
 
-SOCKET_FD, GRADER_PID = int(sys.argv[1]), int(sys.argv[2])
-PR_SET_PDEATHSIG = 1
+from . import child, confine
+
 MAX_MESSAGE = 1 << 20
 CHILD_FDS = 6  # 0 stdin, 1-2 capture, 3 requests, 4 replies, 5 report
-
-
-def load_modules(code):
-    """Run the grader's code as modules: seccomp and isolation under a stand-in package, and the child.
-
-    ``code`` maps each name to a code object the grader compiled: marshalled, zlib-compressed, base64.
-    """
-    package = types.ModuleType("grader")
-    package.__path__ = []  # nothing else of the package can be found through it
-    sys.modules["grader"] = package
-    loaded = {}
-    for name in ("grader.seccomp", "grader.isolation", "child"):
-        module = types.ModuleType(name)
-        sys.modules[name] = module  # dataclasses look their module up while the class is made
-        exec(marshal.loads(zlib.decompress(base64.b64decode(code[name]))), module.__dict__)
-        loaded[name] = module
-    return loaded
 
 
 def single_threaded():
@@ -107,24 +83,21 @@ def place_fds(received):
     os.closerange(CHILD_FDS, 1 << 16)
 
 
-def become_child(zygote, modules, confinement, received):  # never returns
+def become_child(zygote, confinement, received, forget, as_main):  # never returns
     """In the forked child: session, descriptors, confinement, then the child's serve loop."""
     try:
         os.setsid()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         zygote.detach()  # its number is closed below; the object must never close a reused one
         place_fds(received)
-        isolation = modules["grader.isolation"]
-        plan = isolation.Confinement.from_json(confinement)
+        plan = confine.Confinement.from_json(confinement)
         os.environ.clear()
         os.environ.update(plan.env)
-        isolation.confine(plan, 5)
+        confine.confine(plan, 5)
         os.close(5)
         del plan, confinement, received
-        for name in ("grader", "grader.seccomp", "grader.isolation", "child"):
-            sys.modules.pop(name, None)  # `import grader` in the submission finds nothing, as before
-        modules["child"].__name__ = "__main__"  # what the submission finds there, as in a fresh child
-        sys.modules["__main__"] = modules["child"]
+        forget()  # `import untrusted` or `import grader` in the submission finds nothing
+        as_main(child)  # what the submission finds as __main__, as in a fresh child
         sys.argv = ["-c", "3", "4"]
         if "numpy.random" in sys.modules:  # else the submission's first use seeds it afresh
             np.random.seed()
@@ -132,7 +105,7 @@ def become_child(zygote, modules, confinement, received):  # never returns
             sys.modules["random"].seed()
         if "tempfile" in sys.modules:
             sys.modules["tempfile"].tempdir = None  # TMPDIR is the child's own now
-        modules["child"].run(3, 4)  # ends with os._exit
+        child.run(3, 4)  # ends with os._exit
     except BaseException:  # noqa: BLE001 - a mechanism names itself on fd 5; anything else is exit code 1
         pass
     os._exit(1)
@@ -160,36 +133,48 @@ def kill(pid):
     return os.waitpid(pid, 0)[1]
 
 
-def sweep(modules, uid):
+def sweep(uid):
     """Kill every process of ``uid`` from a tiny fork of this process that becomes ``uid``."""
     pid = os.fork()
     if pid == 0:
         try:
-            modules["grader.isolation"].kill_all_as(uid)
+            confine.kill_all_as(uid)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
 
 
-def handle(zygote, modules, request, fds):
+def handle(zygote, request, fds, forget, as_main):
     op = request.get("op")
     if op == "spawn":
         pid = os.fork()
         if pid == 0:
-            become_child(zygote, modules, request["confinement"], fds)
+            become_child(zygote, request["confinement"], fds, forget, as_main)
         return {"pid": pid}
     if op == "poll":
         return {"status": wait_for(request["pid"], request["timeout"])}
     if op == "kill":
         return {"status": kill(request["pid"])}
     if op == "sweep":
-        sweep(modules, request["uid"])
+        sweep(request["uid"])
         return {}
     raise ValueError(f"unknown request {op!r}")
 
 
-def serve(zygote):
-    modules = None
+def serve(zygote, forget, as_main):
+    """Answer the boot message, then one request at a time until the grader closes the socket.
+
+    ``forget`` and ``as_main`` are ``launch.py``'s: what a forked child does to the
+    module table before the submission runs.
+    """
+    if single_threaded():
+        gc.freeze()  # children don't copy the zygote's objects when their collector runs
+        reply = {"ok": True, "pid": os.getpid(), "pgid": os.getpgrp()}
+    else:
+        reply = {"ok": False, "error": "numpy started threads: forking would not be safe"}
+    zygote.sendall(json.dumps(reply).encode())
+    if not reply["ok"]:
+        return
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(zygote, MAX_MESSAGE, 8)
@@ -198,17 +183,7 @@ def serve(zygote):
         if not data:
             return
         try:
-            request = json.loads(data)
-            if request.get("op") == "boot":
-                modules = load_modules(request["code"])
-                if not single_threaded():
-                    raise RuntimeError("numpy started threads: forking would not be safe")
-                gc.freeze()  # children don't copy the zygote's objects when their collector runs
-                reply = {"pid": os.getpid(), "pgid": os.getpgrp()}
-            elif modules is None:
-                raise RuntimeError("not booted")
-            else:
-                reply = handle(zygote, modules, request, fds)
+            reply = handle(zygote, json.loads(data), fds, forget, as_main)
             reply["ok"] = True
         except Exception as err:  # noqa: BLE001 - one failed request must not end the zygote
             reply = {"ok": False, "error": f"{type(err).__name__}: {err}"}
@@ -216,21 +191,3 @@ def serve(zygote):
             for fd in fds:  # a spawned child has its own copies; the zygote keeps none
                 os.close(fd)
         zygote.sendall(json.dumps(reply).encode())
-
-
-def main():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the grader to handle
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != GRADER_PID:  # the grader died before the line above
-        os._exit(0)
-    os.chdir("/")
-    zygote = socket.socket(fileno=SOCKET_FD)
-    serve(zygote)
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,8 +11,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+from grader.assignment.rubric import Rubric
 from grader.errors import ReferenceModuleError, RubricError
-from grader.rubric import Rubric
 
 
 def load_module(path: Path, role: str) -> ModuleType:

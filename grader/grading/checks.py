@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.cases import Case
-from grader.rubric import Equation, Settings, Tolerance
-from grader.sandbox import CallOutcome, CallStatus
+from grader.assignment.rubric import Equation, Settings, Tolerance
+from grader.grading.cases import Case
+from grader.sandbox.outcomes import CallOutcome, CallStatus
 
 
 class CaseStatus(enum.Enum):

@@ -58,10 +58,11 @@ from pathlib import Path
 import numpy as np
 
 import grader
-from grader.cases import derive_hidden_seed
+from grader.assignment.reference import load_mistakes, load_reference
+from grader.assignment.rubric import Rubric, load_rubric, resolve_rubric_path
 from grader.errors import GraderError, SubmissionFileError
 from grader.files import write_bytes_atomic, write_json_atomic
-from grader.gradebook import (
+from grader.frontends.batch.gradebook import (
     GRADER_ERROR_FLAG,
     UNGRADABLE_FLAG,
     Row,
@@ -71,19 +72,19 @@ from grader.gradebook import (
     render_gradebook,
     row_from_report,
 )
-from grader.grading import MAX_SUBMISSION_BYTES, grade_submission
-from grader.progress import Progress, format_duration
-from grader.reference import load_mistakes, load_reference
-from grader.report import (
+from grader.frontends.batch.progress import Progress, format_duration
+from grader.frontends.batch.roster import Submission, find_submissions, natural_key, sha256_file
+from grader.frontends.batch.summary import render_html, summarize_class
+from grader.grading.cases import derive_hidden_seed
+from grader.grading.pipeline import MAX_SUBMISSION_BYTES, grade_submission
+from grader.grading.report import (
     SCHEMA_VERSION,
     display_text,
     grader_code_sha256,
     report_to_dict,
     validate_report,
 )
-from grader.roster import Submission, find_submissions, natural_key, sha256_file
-from grader.rubric import Rubric, load_rubric, resolve_rubric_path
-from grader.summary import render_html, summarize_class
+from grader.sandbox.host import SandboxHost
 
 MANIFEST = "batch.json"
 MANIFEST_VERSION = 1
@@ -319,14 +320,14 @@ def planned_sha256(submission: Submission) -> str | None:
 # -- the worker -------------------------------------------------------------------------
 
 
-def grade_task(task: Task, rubric: Rubric) -> Outcome:
+def grade_task(task: Task, rubric: Rubric, host: SandboxHost) -> Outcome:
     """Grade one submission and write its report; never raises for anything about the submission."""
     started = time.monotonic()
     submission = task.submission
     try:
         if submission.path is None:
             raise SubmissionFileError(submission.problem)
-        report = grade_submission(submission.path, rubric, metadata=submission.metadata())
+        report = grade_submission(submission.path, rubric, metadata=submission.metadata(), host=host)
         document = report_to_dict(report)
     except SubmissionFileError as err:  # named by its place in the class, so shards on other machines agree
         message = str(err).replace(str(submission.path), submission.source) if submission.path else str(err)
@@ -360,17 +361,20 @@ def serve(conn: multiprocessing.connection.Connection, rubric_path: str) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
     signal.signal(signal.SIGTERM, _stop)
     die_with_parent()
+    host = SandboxHost()  # this worker's zygote, clean uids and refused mechanisms
     try:
         rubric = load_rubric(rubric_path)
         while True:
             task = conn.recv()
             if task is None:
                 return
-            conn.send(grade_task(task, rubric))
+            conn.send(grade_task(task, rubric, host))
     except (WorkerStop, EOFError, BrokenPipeError):
         return
     except GraderError as err:
         conn.send(("failed", str(err)))
+    finally:
+        host.close()
 
 
 # -- the pool ---------------------------------------------------------------------------
@@ -430,7 +434,7 @@ class Worker:
 
 def pool_context():
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["grader.batch"])
+    context.set_forkserver_preload(["grader.frontends.batch.command"])
     return context
 
 
@@ -593,7 +597,7 @@ def conclude(rows: Sequence[Row], outdir: Path, headline: str) -> int:
 
 
 def batch_parser():
-    from grader.cli import Parser  # here, not at the top: grader.cli imports this module
+    from grader.frontends.cli import Parser  # here, not at the top: grader.frontends.cli imports this module
 
     parser = Parser(
         prog="grade batch",
@@ -610,7 +614,7 @@ def batch_parser():
 
 
 def merge_parser():
-    from grader.cli import Parser
+    from grader.frontends.cli import Parser
 
     parser = Parser(prog="grade batch merge", description="Join the outputs of sharded batches into one.")
     parser.add_argument("outdirs", nargs="+", metavar="OUTDIR", help="the -o folder of each shard")
@@ -619,7 +623,7 @@ def merge_parser():
 
 
 def run_batch(argv: Sequence[str]) -> int:
-    from grader.cli import UsageError
+    from grader.frontends.cli import UsageError
 
     args = batch_parser().parse_args(argv)
     if args.jobs is not None and args.jobs < 1:

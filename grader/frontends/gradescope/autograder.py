@@ -43,15 +43,16 @@ from pathlib import Path
 import yaml
 
 import grader
-from grader.bundle import write_zip
+from grader.assignment.reference import load_mistakes, load_reference
+from grader.assignment.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
 from grader.errors import GraderError, RubricError, SubmissionFileError
 from grader.files import write_json_atomic
-from grader.grading import grade_submission
-from grader.reference import load_mistakes, load_reference
-from grader.report import Report, display_text, report_to_dict, validate_report
-from grader.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
-from grader.scoring import EquationResult
-from grader.table import isolation_warning
+from grader.frontends.bundle import write_zip
+from grader.frontends.terminal import isolation_warning
+from grader.grading.pipeline import grade_submission
+from grader.grading.report import Report, display_text, report_to_dict, validate_report
+from grader.grading.scoring import EquationResult
+from grader.sandbox.host import SandboxHost
 
 ROOT_ENV = "GRADER_AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
@@ -402,7 +403,7 @@ def manifest_rubric(paths: AutograderPaths) -> Path:
         raise RubricError(f"{manifest}: cannot read the autograder manifest ({err}); rebuild the zip") from err
 
 
-def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: float) -> dict:
+def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: float, host: SandboxHost) -> dict:
     """The results document for the submission under ``paths``; raises only for faults of the grader."""
     rubric = load_rubric(rubric_path or manifest_rubric(paths))
     metadata, note = read_metadata(paths.metadata_file)
@@ -413,7 +414,7 @@ def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: 
         return problem_results(rubric, choice.problem, metadata, time.monotonic() - started, notes)
     graded = choice.path.relative_to(paths.submission).as_posix()
     try:
-        report = grade_submission(choice.path, rubric, metadata=metadata)
+        report = grade_submission(choice.path, rubric, metadata=metadata, host=host)
     except SubmissionFileError as err:
         problem = f"`{graded}` could not be graded: {str(err).split(': ', 1)[-1]}."
         print(f"not graded: {problem}")
@@ -427,11 +428,13 @@ def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: 
     return results_from_report(report, graded, time.monotonic() - started, notes)
 
 
-def run_autograder(paths: AutograderPaths, rubric_path: Path | None = None) -> dict:
+def run_autograder(paths: AutograderPaths, rubric_path: Path | None = None, host: SandboxHost | None = None) -> dict:
     """Grade the submission and write results.json, a fallback one if anything in the grader fails.
 
     Everything printed here goes to Gradescope's stdout, which only instructors see.
+    ``host`` is the process's ``SandboxHost`` (a fresh one when not given).
     """
+    host = host or SandboxHost()
     started = time.monotonic()
     print(f"grader {grader.__version__} from {Path(grader.__file__).parent}, Python {sys.version.split()[0]}")
     try:
@@ -439,7 +442,7 @@ def run_autograder(paths: AutograderPaths, rubric_path: Path | None = None) -> d
             secure_layout(paths)
         except OSError as err:  # the sandbox still hides the reference and drops privileges: grade anyway
             print(f"warning: could not make {paths.source} root-only ({err}); relying on the sandbox alone")
-        document = grade_to_results(paths, rubric_path, started)
+        document = grade_to_results(paths, rubric_path, started, host)
         validate_results(document)
     except Exception:  # noqa: BLE001 - any fault of the grader becomes the fallback results, never no results
         error = traceback.format_exc()
@@ -561,7 +564,7 @@ else
   chmod -R a+rX "$VENV"
 fi
 cd "$SOURCE"
-"$VENV/bin/python" -s -c "import grader.gradescope"  # fail the build now, not on the first submission
+"$VENV/bin/python" -s -c "import grader.frontends.gradescope.autograder"  # fail the build now, not on the first submission
 if [ "$(id -u)" = 0 ]; then
   chown -R root:root "$SOURCE"
 fi
@@ -601,7 +604,7 @@ exit 0
 
 def run_gradescope_command(argv: Sequence[str]) -> int:
     """``grade gradescope build [--rubric R] [-o ZIP]`` and ``grade gradescope run [--root DIR] [--rubric R]``."""
-    from grader.cli import Parser  # here, not at the top: grader.cli imports this module
+    from grader.frontends.cli import Parser  # here, not at the top: grader.frontends.cli imports this module
 
     parser = Parser(prog="grade gradescope", description="Run as a Gradescope autograder.")
     actions = parser.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -616,12 +619,11 @@ def run_gradescope_command(argv: Sequence[str]) -> int:
         path = build_autograder(resolve_rubric_path(args.rubric), args.output)
         print(f"Wrote {path}: upload it as the autograder of a Gradescope programming assignment.")
         return 0
-    from grader.zygote_client import start_zygote
-
-    start_zygote()  # numpy loads in the zygote while the grader sets up
+    host = SandboxHost()
+    host.start_zygote()  # numpy loads in the zygote while the grader sets up
     paths = autograder_paths(args.root)
     try:
-        document = run_autograder(paths, Path(args.rubric) if args.rubric else None)
+        document = run_autograder(paths, Path(args.rubric) if args.rubric else None, host)
     except OSError as err:  # results.json itself could not be written: run_autograder's fallback takes over
         raise GraderError(f"{paths.results_file}: cannot write the results ({err.strerror})") from err
     print(f"results.json: {points(document['score'])} points")

@@ -16,16 +16,18 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from grader.cases import Case, build_cases, derive_hidden_seed
-from grader.checks import CaseStatus, CheckResult, check_case
-from grader.diagnosis import diagnose
+from grader.assignment.reference import load_mistakes, load_reference
+from grader.assignment.rubric import Rubric
 from grader.errors import SubmissionFileError
-from grader.policy import affected, find_forbidden_imports
-from grader.reference import load_mistakes, load_reference
-from grader.report import Report, SeedInfo
-from grader.rubric import Rubric
-from grader.sandbox import CallOutcome, CallStatus, Limits, Protections, Sandbox
-from grader.scoring import score_equation
+from grader.grading.cases import Case, build_cases, derive_hidden_seed
+from grader.grading.checks import CaseStatus, CheckResult, check_case
+from grader.grading.diagnosis import diagnose
+from grader.grading.forbidden import affected, find_forbidden_imports
+from grader.grading.report import Report, SeedInfo
+from grader.grading.scoring import score_equation
+from grader.sandbox.host import SandboxHost
+from grader.sandbox.outcomes import CallOutcome, CallStatus, Limits, Protections
+from grader.sandbox.session import Sandbox
 
 MAX_SUBMISSION_BYTES = 2 * 1024 * 1024
 SHOWN_OUTPUT_BYTES = 4000
@@ -75,6 +77,7 @@ def run_calls(
     filename: str,
     cases: Mapping[str, tuple[Case, ...]],
     protections: Protections | None,
+    host: SandboxHost,
 ) -> tuple[dict[tuple[str, int], CheckResult], Protections, str]:
     """Run every case in the sandbox; returns the verdicts, the protections in force and the output shown."""
     settings = rubric.settings
@@ -104,6 +107,7 @@ def run_calls(
         settings.forbidden_imports,
         expected_calls=len(order),
         protections=protections,
+        host=host,
     ) as sandbox:
         for eq, case in order:
             if eq.id in not_run:
@@ -136,8 +140,14 @@ def grade_submission(
     seed: int | None = None,
     protections: Protections | None = None,
     metadata: Mapping[str, str] | None = None,
+    *,
+    host: SandboxHost,
 ) -> Report:
-    """Grade one file against a rubric. Anything the submission does is data in the Report."""
+    """Grade one file against a rubric. Anything the submission does is data in the Report.
+
+    ``host`` is what this process knows about its machine (its zygote, clean uids,
+    refused mechanisms): each entry point makes one and passes it to every grade.
+    """
     started = time.monotonic()
     path = Path(path)
     source = read_submission(path)
@@ -148,7 +158,7 @@ def grade_submission(
     cases = build_cases(rubric, reference, hidden_seed)
     prepared = time.monotonic()
     filename = rubric.submission_filename or path.name
-    verdicts, protections, shown = run_calls(rubric, source, filename, cases, protections)
+    verdicts, protections, shown = run_calls(rubric, source, filename, cases, protections, host)
     ran = time.monotonic()
     results = []
     for eq in rubric.equations:

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.errors import GraderError
-from grader.grading import MAX_SUBMISSION_BYTES
+from grader.grading.pipeline import MAX_SUBMISSION_BYTES
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
 MAX_METADATA_BYTES = 64 * 1024 * 1024

@@ -1,17 +1,19 @@
 """The grader's end of the zygote: start it, send it requests, notice when it failed.
 
-The zygote (``grader/zygote.py``) is a fork-server that has imported Python and numpy
-once, so a sandboxed child costs a fork instead of an interpreter start-up. This
-module only starts and talks to it; what a child does with itself is in
-``grader/sandbox.py`` (its life) and ``grader/isolation.py`` (its confinement).
+The zygote (``grader/untrusted/zygote.py``) is a fork-server that has imported Python
+and numpy once, so a sandboxed child costs a fork instead of an interpreter start-up.
+This module only starts and talks to it, and compiles the untrusted folder that it and
+every directly spawned child run; what a child does with itself is in
+``grader/sandbox/session.py`` (its life) and ``grader/untrusted/confine.py`` (its
+confinement).
 
 It is a module of its own, with nothing but the standard library's lightest parts
 at import, so ``grade`` can start the zygote within a few milliseconds of its own
 start: the zygote's numpy import is then under way while the grader imports its
 own modules and numpy, instead of after (``bench/bench_grade.py``).
 
-One zygote per process, shared by every sandbox of it, like a connection pool: the
-only state it keeps is that zygote and how many have failed. The zygote is an
+One zygote per process, shared by every sandbox of it, like a connection pool; the
+``SandboxHost`` (``host.py``) holds it and counts failures. The zygote is an
 optimisation only: when it can't start, fails a request or dies, the sandbox spawns
 that child directly, and after ZYGOTE_RETRIES failures the process stops using one.
 """
@@ -32,15 +34,11 @@ import types
 import zlib
 from collections.abc import Sequence
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def grader_file(name: str) -> str:
-    with open(os.path.join(HERE, name), encoding="utf-8") as handle:
-        return handle.read()
-
-
-ZYGOTE_SOURCE = grader_file("zygote.py")
+UNTRUSTED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "untrusted")
+with open(os.path.join(UNTRUSTED, "launch.py"), encoding="utf-8") as _launch:
+    LAUNCH_SOURCE = _launch.read()  # the program of every sandboxed Python (untrusted/launch.py)
+del _launch
+ZYGOTE_PROGRAM = LAUNCH_SOURCE + "\nrun_zygote()\n"
 
 
 def renamed(code: types.CodeType, filename: str) -> types.CodeType:
@@ -53,8 +51,8 @@ def renamed(code: types.CodeType, filename: str) -> types.CodeType:
     return code.replace(co_filename=filename, co_consts=consts)
 
 
-def compiled(name: str, file: str) -> str:
-    """A grader file's code object for the zygote: marshalled, compressed and base64-encoded for JSON.
+def compiled(name: str, path: str) -> str:
+    """A module's code object for a sandboxed process: marshalled, compressed and base64-encoded for JSON.
 
     From the bytecode cache when it is fresh, as an import would: the zygote then
     doesn't spend ~7 ms compiling while the grader waits for it to boot. Marshal is
@@ -62,21 +60,26 @@ def compiled(name: str, file: str) -> str:
     Compressed because the boot request is one socket message, which the socket's
     send buffer (~208 KiB by default) must hold.
     """
-    path = os.path.join(HERE, file)
     code = renamed(importlib.machinery.SourceFileLoader(name, path).get_code(name), f"<{name}>")
     return base64.b64encode(zlib.compress(marshal.dumps(code), 1)).decode("ascii")
 
 
 @functools.cache
-def zygote_code() -> dict[str, str]:
-    """What the zygote runs besides its own source (see ``compiled``), read once per process.
+def untrusted_code() -> dict[str, str]:
+    """Every module of the untrusted folder, compiled (see ``compiled``), as ``untrusted.<name>``; once per process.
 
-    Read when the process's first zygote has already been started, not at import:
-    ``grade`` imports this module to start the zygote, and every millisecond before
-    that counts.
+    The whole folder, not a list kept by hand: what a sandboxed process may run is
+    what lives there (``launch.py`` itself is the program text, not a module). Read
+    when the process's first zygote has already been started, not at import: ``grade``
+    imports this module to start the zygote, and every millisecond before that counts.
     """
-    files = {"grader.seccomp": "seccomp.py", "grader.isolation": "isolation.py", "child": "child.py"}
-    return {name: compiled(name, file) for name, file in files.items()}
+    files = sorted(f for f in os.listdir(UNTRUSTED) if f.endswith(".py") and f not in ("launch.py", "__init__.py"))
+    return {f"untrusted.{f[:-3]}": compiled(f[:-3], os.path.join(UNTRUSTED, f)) for f in files}
+
+
+def child_program() -> str:
+    """The ``-c`` program of a directly spawned child: the launcher with the folder's code written in."""
+    return LAUNCH_SOURCE + f"\nrun_child({untrusted_code()!r})\n"
 
 
 ZYGOTE_SECONDS = 30.0  # the longest a request to the zygote may take (a huge child can take a while to die)
@@ -103,9 +106,9 @@ class ZygoteError(Exception):
 
 
 class Zygote:
-    """This process's end of its zygote (``grader/zygote.py``), shared by every sandbox of the process.
+    """This process's end of its zygote (``grader/untrusted/zygote.py``), shared by every sandbox of the process.
 
-    It is started with the code it runs (``zygote_code``) and is not waited
+    It is started with the code it runs (``untrusted_code``) and is not waited
     for: the first request waits for it to be ready, so its numpy import overlaps
     whatever the grader does meanwhile. It stays in the
     grader's process group, which the seccomp filter already protects; its pid is
@@ -117,7 +120,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-c", ZYGOTE_SOURCE, str(theirs.fileno()), str(os.getpid())],
+                [sys.executable, "-I", "-u", "-c", ZYGOTE_PROGRAM, str(theirs.fileno()), str(os.getpid())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -135,7 +138,7 @@ class Zygote:
         self.ready = False
         self.lock = threading.Lock()  # one request and its reply at a time, whichever thread asks
         try:
-            self.sock.sendall(json.dumps({"op": "boot", "code": zygote_code()}).encode())
+            self.sock.sendall(json.dumps({"op": "boot", "code": untrusted_code()}).encode())
         except OSError:
             self.close()
             raise
@@ -183,33 +186,3 @@ class Zygote:
         if self.owner == os.getpid() and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-
-
-_zygote: Zygote | None = None
-_zygote_failures = 0
-USE_ZYGOTE = sys.platform.startswith("linux")  # SOCK_SEQPACKET and SCM_RIGHTS; tests turn it off
-
-
-def start_zygote() -> None:
-    """Start this process's zygote now, if it has none: call it early, before the grader's own heavy work.
-
-    Never raises: without a zygote every child is spawned directly.
-    """
-    global _zygote, _zygote_failures
-    if not USE_ZYGOTE or _zygote_failures >= ZYGOTE_RETRIES or (_zygote is not None and _zygote.usable):
-        return
-    try:
-        _zygote = Zygote()
-    except (OSError, subprocess.SubprocessError):
-        _zygote, _zygote_failures = None, _zygote_failures + 1
-
-
-def running_zygote() -> Zygote | None:
-    """This process's zygote, started if need be; None when the process does without one."""
-    global _zygote_failures
-    if not USE_ZYGOTE:
-        return None
-    if _zygote is not None and _zygote.owner == os.getpid() and not _zygote.usable:
-        _zygote_failures += 1  # it failed since the last call
-    start_zygote()
-    return _zygote if _zygote is not None and _zygote.usable else None

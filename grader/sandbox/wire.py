@@ -8,7 +8,7 @@ Every field of a reply is type-checked (``parse_reply``) and every string cleane
 (``clean_text``) before the grader uses it, because a submission can rewrite the child
 and send anything: a malformed reply must cost only its own call, never crash the
 grader or put control characters or invalid UTF-8 in the report.
-The frame layout is documented in ``grader/child.py``.
+The frame layout and the status vocabulary are ``grader/untrusted/protocol.py``'s.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError
+from grader.untrusted.protocol import BAD_RETURN_PROBLEMS, MAGIC, NPY_MAGIC, REPLY_STATUSES, encode_frame  # noqa: F401 - the parent frames requests with it
 
 if TYPE_CHECKING:  # numpy is imported where arrays are made: `grade` imports this module before numpy
     import numpy as np
 
-MAGIC = b"GRDR"
 MAX_JSON = 64 * 1024
-NPY_MAGIC = b"\x93NUMPY\x01\x00"
 MAX_NPY_HEADER = 256
 # numpy's header for '<f8' in C order (spacing inside the shape may vary harmlessly):
 # dimensions without leading zeros, one newline at the very end (\Z: `$` would also
@@ -42,10 +41,6 @@ _NPY_HEADER = re.compile(
 )
 MAX_DIMS = 8
 MAX_NAMES = 1000
-REPLY_STATUSES = frozenset(
-    {"ok", "exception", "not_implemented", "memory", "exit", "recursion", "bad_return", "missing"}
-)
-BAD_RETURN_PROBLEMS = frozenset({"none", "complex", "dtype", "not_rectangular", "type", "unconvertible"})
 # Characters that could rewrite a terminal or reorder text: C0/C1 controls but tab and
 # newline, and the bidirectional overrides.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -160,11 +155,6 @@ def parse_names(names: object) -> tuple[str, ...]:
     if not isinstance(names, list):
         raise ProtocolError("the ready reply has no list of names")
     return tuple(n for n in names[:MAX_NAMES] if isinstance(n, str) and n.isidentifier() and len(n) <= 200)
-
-
-def encode_frame(header: dict, *payloads: bytes) -> bytes:
-    body = json.dumps(header).encode()
-    return MAGIC + struct.pack(">I", len(body)) + body + b"".join(payloads)
 
 
 def encode_array(arr: np.ndarray) -> bytes:

@@ -15,10 +15,10 @@ from types import ModuleType
 
 import numpy as np
 
-from grader.cases import Case
-from grader.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
-from grader.rubric import Equation, Settings
-from grader.scoring import Diagnosis
+from grader.assignment.rubric import Equation, Settings
+from grader.grading.cases import Case
+from grader.grading.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
+from grader.grading.scoring import Diagnosis
 
 MISTAKE_STATUSES = (CaseStatus.WRONG_VALUES, CaseStatus.WRONG_SHAPE, CaseStatus.SHAPE_CREDIT)
 

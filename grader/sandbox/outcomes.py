@@ -1,0 +1,107 @@
+"""What the sandbox reports, as data: how a call ended, what an import found, which isolation held.
+
+These values flow from the sandbox to the grading core (``checks``, ``report``), which
+therefore never imports process code. They hold codes and facts (a status, a signal
+name, a line number, a problem kind), not sentences: ``grader/grading/feedback.py``
+words them, applying the rule of what a hidden case may say.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # arrays arrive from the caller: `grade` imports this module before numpy
+    import numpy as np
+
+
+class CallStatus(enum.Enum):
+    """How one call into the submission ended, as the parent observed it."""
+
+    OK = "ok"
+    EXCEPTION = "exception"
+    NOT_IMPLEMENTED = "not_implemented"
+    MISSING = "missing"
+    BAD_RETURN = "bad_return"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASHED = "crashed"
+    EXITED = "exited"
+    IMPORT_ERROR = "import_error"
+    PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_limit: float
+    import_time_limit: float
+    memory_bytes: int
+    output_bytes: int
+    processes: int
+    open_files: int = 64
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What a call produced: a float64 array (status OK) or a fault described as data."""
+
+    status: CallStatus
+    value: np.ndarray | None = None
+    shape: tuple[int, ...] | None = None
+    message: str = ""
+    error_type: str | None = None
+    where: dict | None = None
+    returned: str | None = None
+    mutated: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    ok: bool
+    names: tuple[str, ...] = ()
+    failure: CallOutcome | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class Protections:
+    """Which isolation was in force, for the report and the one-line warning.
+
+    The mechanism flags (``namespaces``, ``minimal_filesystem``, ``syscall_filter``,
+    ``privilege_drop``) also tell the sandbox what to set up; the others say what
+    they amount to.
+    """
+
+    privilege_drop: bool
+    network_cut: bool
+    hidden_paths: tuple[str, ...]
+    kill_all_processes: bool
+    private_tmp: tuple[str, ...] = ()
+    rlimits: bool = True
+    notes: tuple[str, ...] = ()
+    namespaces: bool = False
+    minimal_filesystem: bool = False
+    syscall_filter: bool = False
+
+    @property
+    def reference_hidden(self) -> bool:
+        return bool(self.hidden_paths) or self.minimal_filesystem
+
+    def as_dict(self) -> dict:
+        return {
+            "privilege_drop": self.privilege_drop,
+            "network_cut": self.network_cut,
+            "reference_hidden": self.reference_hidden,
+            "kill_all_processes": self.kill_all_processes,
+            "private_tmp": list(self.private_tmp),
+            "resource_limits": self.rlimits,
+            "minimal_filesystem": self.minimal_filesystem,
+            "syscall_filter": self.syscall_filter,
+            "notes": list(self.notes),
+        }
+
+    @property
+    def weaker_than_possible(self) -> bool:
+        return bool(self.notes) or not (self.privilege_drop and self.network_cut and self.reference_hidden)

@@ -1,0 +1,76 @@
+"""The frame layout and status vocabulary that the child and the parent's reader share.
+
+Every message is a frame: ``MAGIC``, a 4-byte big-endian length, a JSON object of that
+length, then the payloads whose byte lengths the JSON declares. Arrays travel as
+``.npy`` images of little-endian float64 in C order, never pickle. The parent's strict
+reader (``grader/sandbox/wire.py``) imports the constants below, so the two sides
+can't drift apart; this module imports only the standard library, because the child
+runs it inside the sandbox.
+
+The conversation:
+
+0. child  -> ``{"status": "started"}`` once Python and numpy are loaded, before any of
+   the submission runs: anything that goes wrong earlier is the machine's fault.
+1. parent -> ``{"op": "load", "filename", "source_len", "forbidden"}`` + source bytes
+   child  -> ``{"status": "ready", "names": [...]}`` or ``{"status": "import_error", ...}``
+2. parent -> ``{"op": "call", "id", "function", "args": [{"name", "len"}]}`` + one
+   ``.npy`` payload per argument (the child is never told whether a case is hidden)
+   child  -> ``{"id", "status": "ok", "shape", "returned", "mutated", "len"}`` + a
+   ``.npy`` payload, or ``{"id", "status": <one of REPLY_STATUSES>, ...}``; a
+   ``bad_return`` carries a ``problem`` from ``BAD_RETURN_PROBLEMS``, which the
+   parent words itself.
+"""
+
+import json
+import os
+import struct
+
+MAGIC = b"GRDR"
+NPY_MAGIC = b"\x93NUMPY\x01\x00"
+REPLY_STATUSES = frozenset(
+    {"ok", "exception", "not_implemented", "memory", "exit", "recursion", "bad_return", "missing"}
+)
+# Why a return value can't be graded: ``none`` (None), ``complex``, ``dtype`` (not a
+# real number type), ``not_rectangular`` (a ragged sequence), ``unconvertible`` (its
+# conversion raised), ``type`` (anything else).
+BAD_RETURN_PROBLEMS = frozenset({"none", "complex", "dtype", "not_rectangular", "type", "unconvertible"})
+
+
+def read_exact(fd, n):
+    chunks, remaining = [], n
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd):
+    prefix = read_exact(fd, 8)
+    if prefix[:4] != MAGIC:
+        raise EOFError
+    (length,) = struct.unpack(">I", prefix[4:])
+    return json.loads(read_exact(fd, length))
+
+
+def encode_frame(header, *payloads):
+    body = json.dumps(header).encode()
+    return MAGIC + struct.pack(">I", len(body)) + body + b"".join(payloads)
+
+
+def write_frame(fd, header, *payloads):
+    view = memoryview(encode_frame(header, *payloads))
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def encode_float64(arr):
+    """A .npy (version 1.0) image of a C-ordered little-endian float64 array."""
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': " + repr(tuple(arr.shape)) + ", }"
+    header = header.encode("latin1")
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    return NPY_MAGIC + struct.pack("<H", len(header)) + header + arr.tobytes()
