@@ -23,8 +23,8 @@ import jsonschema
 import pytest
 
 from conftest import write_rubric_copy
-from grader.assignment.rubric import load_schema
 from grader.frontends.cli import main
+from grader.schemas import load_schema
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "quiz4"

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from grader.assignment.rubric import load_rubric, load_schema, resolve_rubric_path
+from grader.assignment.rubric import load_rubric, resolve_rubric_path
 from grader.errors import GraderError
 from grader.frontends.batch.command import EMPTY_SHA256, Shard, Task, failure_report, parse_shard, sweep_temporaries
 from grader.frontends.batch.gradebook import (
@@ -33,6 +33,7 @@ from grader.frontends.batch.roster import (
 )
 from grader.frontends.batch.summary import histogram, render_html, summarize_class
 from grader.frontends.cli import main
+from grader.schemas import load_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "quiz4"
 CORRECT = (FIXTURES / "correct" / "dot.py").read_text()

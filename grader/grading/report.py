@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 import grader
-from grader.assignment.rubric import Rubric, schema_error
+from grader.assignment.rubric import Rubric
 from grader.files import write_json_atomic
 from grader.grading.cases import Case
 from grader.grading.scoring import EquationResult
 from grader.sandbox.outcomes import Protections
+from grader.schemas import schema_error
 
 SCHEMA_VERSION = 1
 

@@ -44,7 +44,7 @@ import yaml
 
 import grader
 from grader.assignment.reference import load_mistakes, load_reference
-from grader.assignment.rubric import Rubric, load_rubric, resolve_rubric_path, schema_error
+from grader.assignment.rubric import Rubric, load_rubric, resolve_rubric_path
 from grader.errors import GraderError, RubricError, SubmissionFileError
 from grader.files import write_json_atomic
 from grader.frontends.bundle import write_zip
@@ -53,6 +53,7 @@ from grader.grading.pipeline import grade_submission
 from grader.grading.report import Report, display_text, report_to_dict, validate_report
 from grader.grading.scoring import EquationResult
 from grader.sandbox.host import SandboxHost
+from grader.schemas import schema_error
 
 ROOT_ENV = "GRADER_AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
