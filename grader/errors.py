@@ -14,6 +14,10 @@ class RubricError(GraderError):
     """A rubric file is missing, unreadable, or does not match the schema."""
 
 
+class UnsoundRubricError(GraderError):
+    """A rubric that loads but fails ``grade validate`` (its reference disagrees with finite differences, ...)."""
+
+
 class ReferenceModuleError(GraderError):
     """The reference module cannot be loaded or disagrees with its own rubric."""
 

@@ -6,28 +6,29 @@ import json
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from conftest import QUIZ4_RUBRIC, REPO, grade
+from conftest import QUIZ4_RUBRIC, REPO, grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
+from grader.errors import UnsoundRubricError
+from grader.frontends.choice import choose_file
 from grader.frontends.cli import main
-from grader.frontends.gradescope.autograder import (
+from grader.frontends.gradescope.build import build_autograder
+from grader.frontends.gradescope.metadata import read_metadata
+from grader.frontends.gradescope.results import (
+    FALLBACK_FILE,
     STAFF_MESSAGE,
-    autograder_paths,
-    build_autograder,
-    choose_submission,
-    code_block,
-    escape_markdown,
     fallback_results,
     problem_results,
-    read_metadata,
     results_from_report,
-    run_autograder,
     validate_results,
 )
+from grader.frontends.gradescope.runner import autograder_paths, run_autograder
+from grader.frontends.markdown import code_block, escape_markdown
 from grader.grading.report import validate_report
 
 EXAMPLE = REPO / "examples" / "quiz4_submission.py"
@@ -179,17 +180,17 @@ def test_the_fallback_tells_the_student_to_contact_staff_and_shows_the_error_to_
 def test_the_expected_file_name_is_graded_even_beside_other_python_files(tmp_path):
     (tmp_path / "quiz4.py").write_text("x = 1\n")
     (tmp_path / "helpers.py").write_text("y = 2\n")
-    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
+    assert choose_file(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
 
 
 def test_the_expected_file_is_found_in_a_folder_and_the_top_level_one_wins(tmp_path):
     (tmp_path / "repo" / "old").mkdir(parents=True)
     (tmp_path / "repo" / "quiz4.py").write_text("x = 1\n")
-    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "repo" / "quiz4.py"
+    assert choose_file(tmp_path, "quiz4.py").path == tmp_path / "repo" / "quiz4.py"
     (tmp_path / "repo" / "old" / "quiz4.py").write_text("x = 0\n")
-    assert choose_submission(tmp_path, "quiz4.py").path is None
+    assert choose_file(tmp_path, "quiz4.py").path is None
     (tmp_path / "quiz4.py").write_text("x = 2\n")
-    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
+    assert choose_file(tmp_path, "quiz4.py").path == tmp_path / "quiz4.py"
 
 
 def test_a_single_python_file_with_another_name_is_graded(tmp_path):
@@ -197,31 +198,31 @@ def test_a_single_python_file_with_another_name_is_graded(tmp_path):
     (tmp_path / "notes.txt").write_text("hi\n")
     (tmp_path / "__MACOSX").mkdir()
     (tmp_path / "__MACOSX" / "._Quiz 4 final.py").write_text("junk")
-    assert choose_submission(tmp_path, "quiz4.py").path == tmp_path / "Quiz 4 final.py"
+    assert choose_file(tmp_path, "quiz4.py").path == tmp_path / "Quiz 4 final.py"
 
 
 def test_no_python_file_is_a_message_for_the_student(tmp_path):
     (tmp_path / "answers.ipynb").write_text("{}")
-    choice = choose_submission(tmp_path, "quiz4.py")
+    choice = choose_file(tmp_path, "quiz4.py")
     assert choice.path is None and "No Python file" in choice.problem and "`quiz4.py`" in choice.problem
-    assert choose_submission(tmp_path / "absent", "quiz4.py").path is None
+    assert choose_file(tmp_path / "absent", "quiz4.py").path is None
 
 
 def test_several_python_files_without_the_expected_name_is_a_message_naming_them(tmp_path):
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text("x = 1\n")
-    choice = choose_submission(tmp_path, "quiz4.py")
+    choice = choose_file(tmp_path, "quiz4.py")
     assert choice.path is None
     assert "2 .py files" in choice.problem and "`a.py`, `b.py`" in choice.problem and "quiz4.py" in choice.problem
 
 
 def test_a_link_or_a_fifo_is_never_read_as_the_submission(tmp_path):
     (tmp_path / "quiz4.py").symlink_to(REPO / "solutions" / "quiz4.py")
-    choice = choose_submission(tmp_path, "quiz4.py")
+    choice = choose_file(tmp_path, "quiz4.py")
     assert choice.path is None and "symbolic link" in choice.problem
     (tmp_path / "quiz4.py").unlink()
     os.mkfifo(tmp_path / "quiz4.py")
-    assert "not a regular file" in choose_submission(tmp_path, "quiz4.py").problem
+    assert "not a regular file" in choose_file(tmp_path, "quiz4.py").problem
 
 
 # --- submission metadata ----------------------------------------------------------------------
@@ -297,7 +298,7 @@ def test_the_zip_has_setup_and_run_autograder_at_its_root_and_carries_grader_rub
     assert not [name for name in infos if name.endswith("/")], "files only, no folder entries"
     assert {
         "grader/__main__.py",
-        "grader/frontends/gradescope/autograder.py",
+        "grader/frontends/gradescope/runner.py",
         "grader/untrusted/child.py",
         "grader/schemas/report.schema.json",
     } <= set(infos)
@@ -337,3 +338,96 @@ def test_the_command_builds_the_zip_and_reports_usage_errors(tmp_path, capsys):
     assert main(["gradescope"]) == 2
     assert main(["gradescope", "deploy"]) == 2
     assert "error: grade gradescope" in capsys.readouterr().err
+
+
+# --- hostile uploads and metadata (issue 16) ------------------------------------------------------
+
+
+def make_deep(base: Path, depth: int) -> Path:
+    """``base/d/d/.../d``, ``depth`` folders, made one by one (os.makedirs would recurse as deep)."""
+    path = base
+    for _ in range(depth):
+        path = path / "d"
+        path.mkdir()
+    return path
+
+
+def remove_deep(base: Path, deepest: Path) -> None:
+    """Remove what make_deep made, bottom up (shutil.rmtree recurses too)."""
+    for entry in deepest.iterdir():
+        entry.unlink()
+    while deepest != base:
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
+def test_an_upload_1100_folders_deep_is_searched_to_a_bounded_depth_and_graded(tmp_path, host):
+    paths = autograder_paths(tmp_path)
+    paths.submission.mkdir()
+    (paths.submission / "quiz4.py").write_text(EXAMPLE.read_text())
+    deepest = make_deep(paths.submission, 1100)
+    (deepest / "quiz4.py").write_text("x = 1\n")
+    try:
+        document = run_autograder(paths, QUIZ4_RUBRIC, host)
+        alone = choose_file(paths.submission / "d", "quiz4.py")
+    finally:
+        remove_deep(paths.submission, deepest)
+    validate_results(document)
+    assert document["output"] != STAFF_MESSAGE and "autograder_error" not in json.dumps(document["tests"])
+    assert "Graded `quiz4.py`" in document["output"] and 0 < document["score"] < 11
+    assert alone.path is None and "No Python file" in alone.problem
+
+
+def test_every_metadata_field_is_capped_however_large_the_group_or_its_names(tmp_path):
+    path = tmp_path / "submission_metadata.json"
+    users = [{"name": "N" * 5000, "email": f"{i}@example.edu" * 300} for i in range(500)]
+    path.write_text(json.dumps({"id": "9" * 1_000_000, "created_at": "x" * 10_000, "users": users}))
+    metadata, note = read_metadata(path)
+    assert note is None and set(metadata) == {"name", "email", "submission_id", "submitted_at"}
+    assert max(len(value) for value in metadata.values()) <= 1000
+    assert metadata["name"].startswith("N" * 100) and metadata["submission_id"].startswith("999")
+
+
+def test_metadata_nested_thousands_deep_is_a_note_not_a_crash(tmp_path):
+    path = tmp_path / "submission_metadata.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    metadata, note = read_metadata(path)
+    assert metadata == {} and "graded without it" in note
+
+
+def test_a_relative_root_is_taken_from_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GRADER_AUTOGRADER_ROOT", "ag")
+    assert autograder_paths().submission == tmp_path / "ag" / "submission"
+    assert autograder_paths("elsewhere").root == tmp_path / "elsewhere"
+
+
+def test_the_fallback_is_the_shipped_static_document_with_the_error_filled_in():
+    shipped = json.loads(FALLBACK_FILE.read_text())
+    validate_results(shipped)
+    document = fallback_results("Traceback ...\nRuntimeError: boom", 3.0)
+    assert document["tests"][0].pop("output") != shipped["tests"][0].pop("output")
+    assert document.pop("extra_data") != shipped.pop("extra_data")
+    assert document.pop("execution_time") == 3 and shipped.pop("execution_time") == 0
+    assert document == shipped and shipped["output"] == STAFF_MESSAGE
+
+
+def disagreeing_rubric(tmp_path: Path) -> Path:
+    """A copy of quiz4 whose reference doubles grad_X, so it disagrees with finite differences."""
+    bad = tmp_path / "bad_reference.py"
+    bad.write_text((REPO / "solutions" / "quiz4.py").read_text().replace("return dY @ W.T", "return 2 * dY @ W.T"))
+    rubric = write_rubric_copy(tmp_path)
+    rubric.write_text(rubric.read_text().replace(str(REPO / "solutions" / "quiz4.py"), str(bad)))
+    return rubric
+
+
+def test_a_reference_that_disagrees_with_finite_differences_is_refused_with_the_reason(tmp_path, capsys):
+    rubric, out = disagreeing_rubric(tmp_path), tmp_path / "autograder.zip"
+    assert main(["gradescope", "build", "--rubric", str(rubric), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: not building the autograder: ") and "eq1" in line
+    assert "disagrees with finite differences" in line and "Wrote" not in captured.out
+    assert not out.exists()
+    with pytest.raises(UnsoundRubricError):
+        build_autograder(rubric, out)

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, QUIZ4_RUBRIC, REPO
-from grader.frontends.gradescope.autograder import STAFF_MESSAGE, build_autograder, validate_results
+from grader.frontends.gradescope.build import build_autograder
+from grader.frontends.gradescope.results import FALLBACK_FILE, STAFF_MESSAGE, validate_results
 from grader.grading.report import validate_report
 
 AS_ROOT = os.geteuid() == 0
@@ -249,3 +250,42 @@ def test_the_zip_names_no_path_of_the_machine_that_built_it(root):
     for path in (root / "source").rglob("*"):
         if path.is_file():
             assert str(REPO) not in path.read_text(errors="replace"), path
+
+
+def test_the_fallback_when_python_cannot_start_is_the_document_the_grader_ships(root):
+    submit(root, CORPUS / "correct" / "matmul.py")
+    document, _ = run_autograder(root, GRADER_PYTHON=str(root / "no-python-here"))
+    shipped = root / "source" / "grader" / "frontends" / "gradescope" / "fallback_results.json"
+    assert document == json.loads(shipped.read_text()) == json.loads(FALLBACK_FILE.read_text())
+
+
+def run_relative(base: Path, script: str, **extra: str) -> subprocess.CompletedProcess:
+    """Run a script as an instructor would from the folder holding the root: every path given relative to it."""
+    env = environment(base, **extra)
+    env.pop("GRADER_PYTHON")
+    env["GRADER_AUTOGRADER_ROOT"] = base.name
+    env["GRADER_VENV"] = os.path.relpath(VENV, base.parent)
+    return subprocess.run(
+        ["bash", f"{base.name}/{script}"], cwd=base.parent, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_setup_and_run_autograder_take_a_relative_root_and_venv_from_the_working_folder(root):
+    setup = run_relative(root, "source/setup.sh")
+    assert setup.returncode == 0 and "skipping the installation" in setup.stdout, setup.stdout + setup.stderr
+    assert not (root.parent / "source").exists() and not (root / "source" / root.name).exists()
+    submit(root, CORPUS / "correct" / "matmul.py")
+    done = run_relative(root, "run_autograder")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads((root / "results" / "results.json").read_text())
+    assert document["score"] == 11, document["output"]
+    assert f"Python {sys.version.split()[0]}" in done.stdout
+
+
+def test_run_autograder_uses_the_venv_named_by_grader_venv_as_setup_does(root):
+    submit(root, CORPUS / "correct" / "matmul.py")
+    env = environment(root, GRADER_VENV=str(root / "no-venv-here"))
+    env.pop("GRADER_PYTHON")
+    done = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "writing a fallback" in done.stdout
+    assert json.loads((root / "results" / "results.json").read_text())["output"] == STAFF_MESSAGE

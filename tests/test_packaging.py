@@ -37,6 +37,9 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
         "grader/untrusted/child.py",
         "grader/untrusted/zygote.py",
         "grader/schemas/report.schema.json",
+        "grader/frontends/gradescope/setup.sh",
+        "grader/frontends/gradescope/run_autograder",
+        "grader/frontends/gradescope/fallback_results.json",
     ):
         assert needed in names
     assert any(n.endswith("data/share/grader/rubrics/quiz4.yaml") for n in names)
@@ -59,3 +62,16 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
     document = json.loads(report.read_text())
     assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "quiz4.yaml")
     assert 0 < document["score"] < document["max_score"]
+
+    built = subprocess.run(
+        [str(venv / "bin" / "grade"), "gradescope", "build", "-o", str(tmp_path / "autograder.zip")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        assert archive.read("run_autograder").startswith(b"#!/usr/bin/env bash")
+    assert modes["setup.sh"] & 0o777 == modes["run_autograder"] & 0o777 == 0o755
+    assert "grader/frontends/gradescope/fallback_results.json" in modes

@@ -2,7 +2,7 @@
 
     grade SUBMISSION [--rubric R] [-o REPORT.json] [--seed N]
     grade validate [RUBRIC] [--cases N]
-    grade gradescope build|run ...     (grader/gradescope.py)
+    grade gradescope build|run ...     (grader/frontends/gradescope/)
     grade bundle student ...           (grader/bundle.py)
     grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge``)
 
@@ -110,7 +110,7 @@ def run_validate(argv: Sequence[str]) -> int:
 
 COMMANDS = {  # the function running each command, imported only when it runs
     "validate": "grader.frontends.cli:run_validate",
-    "gradescope": "grader.frontends.gradescope.autograder:run_gradescope_command",
+    "gradescope": "grader.frontends.gradescope.command:run_gradescope_command",
     "bundle": "grader.frontends.bundle:run_bundle_command",
     "batch": "grader.frontends.batch.command:run_batch_command",
 }

@@ -29,13 +29,12 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.errors import GraderError
+from grader.frontends.choice import SKIPPED_FOLDERS, choose_file, file_problem
 from grader.grading.pipeline import MAX_SUBMISSION_BYTES
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 MAX_ZIP_MEMBERS = 200_000
-MAX_FOLDER_DEPTH = 6
-SKIPPED_FOLDERS = {"__pycache__", "__MACOSX", ".git", ".ipynb_checkpoints", "node_modules"}
 UNPACKED_MARKER = ".unpacked-from"
 
 
@@ -90,60 +89,10 @@ def natural_key(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
 
 
-def file_problem(path: Path, confine: Path | None = None) -> str:
-    """Why ``path`` cannot be graded as a file, or "" when it can be read safely.
-
-    Checked before anything opens the file: a named pipe would block the reader, and a
-    symbolic link in a student's folder that leads out of it (``answer.py -> /etc/shadow``)
-    could make the grader read, and a syntax error quote, a file the student should
-    never see. Links the instructor made at the top of the class folder are followed.
-    """
-    try:
-        target = path.resolve(strict=True)
-        mode = target.stat().st_mode
-    except FileNotFoundError:
-        return "is a broken symbolic link"
-    except OSError as err:
-        return f"cannot be inspected ({err.strerror})"
-    if confine is not None and not target.is_relative_to(confine.resolve()):
-        return "is a symbolic link to a file outside the student's folder; copy the file in instead"
-    if stat.S_ISDIR(mode):
-        return "is a folder, not a .py file"
-    if not stat.S_ISREG(mode):
-        return "is not a regular file (a pipe, socket or device)"
-    return ""
-
-
-def python_files(folder: Path) -> list[Path]:
-    """The ``.py`` files under ``folder`` (not in hidden or cache folders), shallowest first."""
-    found = []
-    for here, dirs, files in os.walk(folder):  # does not follow symbolic links to folders
-        depth = len(Path(here).relative_to(folder).parts)
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith("."))
-        if depth >= MAX_FOLDER_DEPTH:
-            dirs[:] = []
-        found += [Path(here) / f for f in files if f.endswith(".py") and not f.startswith(".")]
-    return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), natural_key(str(p))))
-
-
 def pick_file(folder: Path, wanted: str | None, root: Path) -> tuple[Path | None, str]:
-    """The file to grade in a student's folder, or (None, why not)."""
-    where = folder.relative_to(root).as_posix()
-    candidates = python_files(folder)
-    if wanted:
-        exact = [p for p in candidates if p.name == wanted]
-        loose = [p for p in candidates if p.name.lower() == wanted.lower()]
-        chosen = exact[:1] or (loose if len(loose) == 1 else [])
-        if chosen:
-            candidates = chosen
-    if not candidates:
-        return None, f"no .py file in {where}/"
-    if len(candidates) > 1:
-        names = ", ".join(p.relative_to(folder).as_posix() for p in candidates[:5])
-        hint = f" and none is named {wanted}" if wanted else ""
-        return None, f"{len(candidates)} .py files in {where}/ ({names}){hint}: keep only the one to grade"
-    problem = file_problem(candidates[0], confine=folder)
-    return (None, f"{candidates[0].relative_to(root).as_posix()} {problem}") if problem else (candidates[0], "")
+    """The file to grade in a student's folder, or (None, why not): the rule every front end shares."""
+    choice = choose_file(folder, wanted)
+    return choice.path, choice.plain(folder.relative_to(root).as_posix())
 
 
 def entry(sub_id: str, item: Path, root: Path, wanted: str | None, **who: str) -> Submission:
