@@ -66,11 +66,14 @@ def test_a_fault_in_one_function_costs_only_that_equation(tmp_path, quiz4_fast, 
     ],
     ids=["syntax-error", "import-error", "exit-at-import", "exception-at-import"],
 )
-def test_a_file_that_cannot_be_imported_scores_zero_everywhere_with_the_reason(tmp_path, quiz4, text, words):
+def test_a_file_that_cannot_be_imported_scores_zero_everywhere_with_the_reason_said_once(tmp_path, quiz4, text, words):
     _, document = grade(submission(tmp_path, text), quiz4)
     assert document["score"] == 0
     assert set(statuses(document).values()) == {"error"}
-    assert all(words in eq["feedback"] for eq in document["equations"])
+    assert document["notice"].startswith("Your file could not be imported: ") and words in document["notice"]
+    for eq in document["equations"]:
+        assert words not in eq["feedback"], "the reason is said once, at the top, not under every equation"
+        assert eq["feedback"].startswith("not graded: the file could not be imported")
 
 
 def test_an_empty_file_reports_every_function_missing(tmp_path, quiz4):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 import grader.sandbox.protection as isolation_module
+from grader.grading import feedback
 from grader.sandbox.outcomes import CallStatus, Limits
 from grader.sandbox.protection import plan_protections, root_layout, without
-from grader.sandbox.session import CUSTOM_EXCEPTION, Sandbox
+from grader.sandbox.session import Sandbox
 from grader.untrusted.confine import PR_SET_NO_NEW_PRIVS, RootLayout, libc
 from grader.untrusted.seccomp import PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SockFprog, seccomp_program, seccomp_supported
 
@@ -211,14 +212,18 @@ def grad_S(P, y):
 
 
 def test_on_a_hidden_case_nothing_the_submission_names_is_repeated(host):
+    """The sandbox reports the facts for either case; feedback repeats them only for a visible one."""
     P = np.full((2, 3), 1 / 3)
     with Sandbox(HOSTILE, "quiz4.py", LIMITS, expected_calls=4, host=host) as box:
         visible, _ = call_grad_x(box, hidden=False)
         returned = box.call("grad_S", [("P", P), ("y", np.zeros(2))], (2, 3), False)
         hidden, _ = call_grad_x(box, hidden=True)
         hidden_return = box.call("grad_S", [("P", P), ("y", np.zeros(2))], (2, 3), True)
-    assert visible.error_type == "Secret_12_34" and "dY starts with" in visible.message
+    assert visible.error_type == hidden.error_type == "Secret_12_34" and "dY starts with" in visible.message
     assert visible.where == {"lineno": 11, "line": 'raise Secret_12_34("dY starts with " + str(dY[0, 0]))'}
-    assert hidden.error_type == CUSTOM_EXCEPTION and hidden.where == visible.where
-    assert "Leaky" in returned.message and "Leaky" not in hidden_return.message
-    assert hidden_return.status == CallStatus.BAD_RETURN and hidden_return.returned is None
+    said = feedback.call_fault(visible, "grad_X", hidden=False)
+    assert "Secret_12_34" in said and "dY starts with" in said and "line 11" in said
+    assert feedback.call_fault(hidden, "grad_X", hidden=True) == "grad_X raised an exception"
+    assert returned.status == hidden_return.status == CallStatus.BAD_RETURN
+    assert "Leaky" in feedback.call_fault(returned, "grad_S", hidden=False)
+    assert "Leaky" not in feedback.call_fault(hidden_return, "grad_S", hidden=True)

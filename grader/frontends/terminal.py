@@ -22,6 +22,8 @@ def render_report(report: Report, width: int | None = None) -> str:
         f"submission: {display_text(report.submission_path)} (sha256 {report.submission_sha256[:12]})",
         "",
     ]
+    if report.notice:  # about the whole file: said once, above the table
+        lines += [*textwrap.wrap(report.notice, width=width), ""]
     rows = [("eq", "function", "score", "status")]
     for result in report.equations:
         eq = result.equation

@@ -7,8 +7,10 @@ scale being the output's largest entry (the finite-difference comparison skips
 entries at a kink and uses its own tolerances). The report also records
 CS231n's relative error, max |a - b| / max(1e-8, |a| + |b|), for each case.
 
-Messages for hidden cases never quote inputs, expected values or the submission's
-exception text (which could echo inputs); visible cases get a compact diff.
+This module decides; ``feedback`` words the verdict, applying the rule of what a
+hidden case may say. A verdict keeps every fact (the shape returned, the measures, the
+inputs edited) for scoring and for naming the mistake; visible cases also get a compact
+diff.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings, Tolerance
+from grader.grading import feedback
 from grader.grading.cases import Case
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
@@ -51,10 +54,6 @@ CALL_TO_CASE = {
     CallStatus.MISSING: CaseStatus.MISSING,
     CallStatus.NOT_IMPLEMENTED: CaseStatus.NOT_IMPLEMENTED,
 }
-
-
-# numpy's words for operands whose shapes don't multiply or broadcast
-SHAPE_MISMATCH_MARKERS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
 
 
 @dataclass(frozen=True)
@@ -114,53 +113,16 @@ def first_differences(got: np.ndarray, expected: np.ndarray, tol: Tolerance, lim
     )
 
 
-def describe_call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
-    """A student-facing sentence for a call that produced no array."""
-    where = outcome.where or {}
-    at = f" at line {where['lineno']}" if where.get("lineno") else ""
-    code = f": `{where['line']}`" if where.get("line") else ""
-    status = outcome.status
-    if status == CallStatus.NOT_IMPLEMENTED:
-        return f"{function} is not implemented yet (it raises NotImplementedError)"
-    if status == CallStatus.EXCEPTION:
-        text = "" if hidden or not outcome.message else f" ({outcome.message})"
-        lead = ""
-        if any(marker in (outcome.message or "") for marker in SHAPE_MISMATCH_MARKERS):
-            lead = (
-                "; the operands' shapes don't fit together: write down the shape of each factor and check "
-                "which one needs a transpose (the shape convention)"
-            )
-        return f"{function} raised {outcome.error_type}{text}{at}{code}{lead}"
-    if status == CallStatus.MEMORY:
-        return f"{function} ran out of memory{at}{code}"
-    if status == CallStatus.BAD_RETURN:
-        return f"{function} {outcome.message}"
-    if status == CallStatus.IMPORT_ERROR:
-        text = f": {outcome.message}" if outcome.message else ""
-        return f"the file could not be imported, {outcome.error_type}{text}{at}{code}"
-    return outcome.message or f"{function} failed ({status.value})"
-
-
-def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -> str:
-    """What a wrong shape suggests: a transposed result, a lost axis, or the wrong rank."""
+def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -> str | None:
+    """What a wrong shape suggests, as a ``feedback.wrong_shape`` category: transposed, size-1 axes, rank."""
     want = case.expected.shape
     if got is not None and len(want) == 2 and got_shape == want[::-1] and np.allclose(got.T, case.expected):
-        return ": the values are right but transposed"
+        return "transposed"
     if squeeze_shape(got_shape) == squeeze_shape(want):
-        return ": the shape differs only in axes of size 1, but the values are wrong too"
+        return "size_one_axes"
     if len(got_shape) != len(want):
-        return f": expected a {len(want)}-d array"
-    return ""
-
-
-def plausible_shape(got_shape: tuple[int, ...], case: Case) -> bool:
-    """Is a shape made only of this case's own dimensions (and 1s)?
-
-    Only such shapes are quoted for hidden cases: any other shape is chosen by the
-    submission and could smuggle a hidden input out through the feedback.
-    """
-    allowed = {1, *case.dims.values()}
-    return len(got_shape) <= len(case.expected.shape) + 1 and all(d in allowed for d in got_shape)
+        return "rank"
+    return None
 
 
 def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: Settings) -> CheckResult:
@@ -176,33 +138,23 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
     name = equation.function
     if outcome.status != CallStatus.OK:
         status = CALL_TO_CASE.get(outcome.status, CaseStatus.ERROR)
-        return CheckResult(status=status, credit=0.0, message=describe_call_fault(outcome, name, hidden), **common)
+        return CheckResult(status=status, credit=0.0, message=feedback.call_fault(outcome, name, hidden), **common)
     got_shape = tuple(outcome.shape or ())
     want = case.expected.shape
     got = outcome.value
-    if hidden and not plausible_shape(got_shape, case):
-        return CheckResult(
-            status=CaseStatus.WRONG_SHAPE,
-            credit=0.0,
-            message=f"{name} returned a {len(got_shape)}-d array of another shape, expected {want}",
-            **common,
-        )
     credit, status, shape_note = 1.0, CaseStatus.PASSED, ""
     if got_shape != want:
         squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
         if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance):
             got = got.reshape(want)
             credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
-            shape_note = (
-                f"{name} returned shape {got_shape}, expected {want}: the gradient has the shape of "
-                "the parameter (the shape convention)"
-            )
+            shape_note = feedback.shape_credit(name, got_shape, want, hidden)
         else:
             return CheckResult(
                 status=CaseStatus.WRONG_SHAPE,
                 credit=0.0,
                 got_shape=got_shape,
-                message=f"{name} returned shape {got_shape}, expected {want}{shape_lead(got, got_shape, case)}",
+                message=feedback.wrong_shape(name, got_shape, want, shape_lead(got, got_shape, case), hidden),
                 value=got,
                 **common,
             )
@@ -211,7 +163,7 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
             status=CaseStatus.NOT_FINITE,
             credit=0.0,
             got_shape=got_shape,
-            message=f"{name} returned NaN or infinite entries",
+            message=feedback.not_finite(name),
             **common,
         )
     agrees_ref = within(got, case.expected, settings.tolerance)
@@ -235,16 +187,10 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
             status=status, credit=credit, message=shape_note, got_shape=got_shape, value=kept, **measures, **common
         )
     diff = () if hidden else first_differences(got, case.expected, settings.tolerance)
-    message = f"{name} returned wrong values"
-    if disagreement:
-        message = (
-            f"{name}'s answer {disagreement}: this may be a convention question or a bug in the "
-            "reference; it has been flagged for your instructor"
-        )
     return CheckResult(
         status=CaseStatus.WRONG_VALUES,
         credit=0.0,
-        message=message,
+        message=feedback.wrong_values(name, disagreement),
         got_shape=got_shape,
         oracle_disagreement=disagreement,
         diff=diff,

@@ -5,8 +5,10 @@ an array, each catalogued mistake (a wrong formula next to the reference) is eva
 on the same inputs; a mistake that reproduces the student's output on every such case
 is named with its hint. Otherwise the error is described: a constant factor (the
 sign, 1/batch), a transposed result, only some rows or columns, only where an input
-sits on a kink, only at (or off) the labelled entries. Nothing here quotes an input
-or an expected value, so the text is safe for hidden cases.
+sits on a kink, only at (or off) the labelled entries. The words are ``feedback``'s;
+what they may say follows its hidden-case rule: a mistake is named on a hidden case
+only when the student's array was read and matched by value, and a constant factor is
+quoted only as a visible case shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import ModuleType
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings
+from grader.grading import feedback
 from grader.grading.cases import Case
 from grader.grading.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
 from grader.grading.scoring import Diagnosis
@@ -35,12 +38,13 @@ def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings)
     """Does a catalogued wrong answer give what the student returned?
 
     By value where the parent read the student's array; by shape alone where it
-    did not (an answer larger than expected is never read into memory).
+    did not (an answer larger than expected is never read into memory), and then
+    only on a visible case: a hidden case's shape is the submission's to choose.
     """
     if wrong is None:
         return False
     if check.value is None:
-        return check.got_shape is not None and wrong.shape == check.got_shape
+        return check.visible and check.got_shape is not None and wrong.shape == check.got_shape
     got = check.value
     if wrong.shape != got.shape:
         # A 0-d sum and a (1, 1) one are the same mistake; but where the values were right
@@ -73,7 +77,7 @@ def match_mistake(
         if all(
             explains(evaluate_mistake(module, mistake.function, case), case, check, settings) for case, check in pairs
         ):
-            return Diagnosis("mistake", f"Likely mistake: {mistake.hint}", mistake.id)
+            return Diagnosis("mistake", feedback.likely_mistake(mistake.hint), mistake.id)
     return None
 
 
@@ -92,7 +96,7 @@ def constant_factor(pairs: list[tuple[Case, CheckResult]], settings: Settings) -
 
 
 def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float], settings: Settings) -> str:
-    """Words for got = c * expected: a flipped sign, a 1/batch factor, or a constant."""
+    """Words for got = c * expected: a flipped sign, a 1/batch factor, or a constant (quoted from a visible case)."""
 
     def all_near(values) -> bool:
         return all(abs(v) < 1e-6 for v in values)
@@ -100,14 +104,15 @@ def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float],
     batch = settings.batch_dim
     sizes = [case.dims.get(batch, 0) for case, _ in pairs] if batch else []
     if all_near(c + 1 for c in factors):
-        return "your answer has the right size but the opposite sign: check the sign of each term"
+        return feedback.factor_lead("opposite_sign")
     if sizes and all_near(c * n - 1 for c, n in zip(factors, sizes)):
-        return f"your answer is the right one divided by the batch size {batch}: check whether you averaged where the equation sums"
+        return feedback.factor_lead("over_batch", batch=batch)
     if sizes and all_near(c * n + 1 for c, n in zip(factors, sizes)):
-        return f"your answer is the right one divided by -{batch}: check the sign, and whether you averaged where the equation sums"
+        return feedback.factor_lead("over_minus_batch", batch=batch)
     if max(factors) - min(factors) < 1e-6:
-        return f"your answer is off by a constant factor of {factors[0]:.4g}: check for an extra scale factor"
-    return "your answer is a multiple of the right one, by a factor that changes from case to case"
+        shown = [c for (case, _), c in zip(pairs, factors) if case.visible]
+        return feedback.factor_lead("constant", factor=shown[0] if shown else None)
+    return feedback.factor_lead("varying")
 
 
 def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], settings: Settings) -> str | None:
@@ -117,22 +122,19 @@ def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], setti
     if fd.kink_input is not None:
         on_kink = [case.inputs[fd.kink_input] == fd.kink_at for case, _ in masks]
         if all(k.shape == m.shape and not np.any(m & ~k) for k, (_, m) in zip(on_kink, masks)):
-            return (
-                f"only the entries where {fd.kink_input} is exactly {fd.kink_at:g} are wrong: check which side "
-                "of the kink your condition puts them on"
-            )
+            return feedback.kink_lead(fd.kink_input, fd.kink_at)
     labels = [spec.name for spec in equation.inputs if spec.kind == "labels"]
     if labels:
         at_label = [label_marker(case.inputs[labels[0]], mask.shape) for case, mask in masks]
         if all(not np.any(m & ~t) for t, (_, m) in zip(at_label, masks)):
-            return f"only the entries at each row's true class (given by {labels[0]}) are wrong: check what happens at the label"
+            return feedback.label_lead(labels[0], only_there=True)
         if all(not np.any(m & t) for t, (_, m) in zip(at_label, masks)):
-            return f"the entries at each row's true class (given by {labels[0]}) are right but others are wrong"
+            return feedback.label_lead(labels[0], only_there=False)
     if all(m.ndim == 2 for _, m in masks):
         if all(m.any(axis=1).sum() < m.shape[0] for _, m in masks):
-            return "only some rows are wrong: check the indexing along the first axis"
+            return feedback.AXIS_LEADS["rows"]
         if all(m.any(axis=0).sum() < m.shape[1] for _, m in masks):
-            return "only some columns are wrong: check the indexing along the second axis"
+            return feedback.AXIS_LEADS["columns"]
     return None
 
 
@@ -165,7 +167,5 @@ def diagnose(
     if factors is not None:
         lead = describe_factor(pairs, factors, settings)
     else:
-        lead = where_wrong(equation, pairs, settings) or (
-            "the values differ in a way without a simple pattern; recheck each step of the derivation"
-        )
-    return Diagnosis("lead", f"Lead: {lead} (see {equation.label}).")
+        lead = where_wrong(equation, pairs, settings) or feedback.AXIS_LEADS["none"]
+    return Diagnosis("lead", feedback.lead(lead, equation.label))

@@ -10,7 +10,6 @@ print (or a daemon printing later) can't carry a hidden input into the report.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric
 from grader.errors import SubmissionFileError
+from grader.grading import feedback
 from grader.grading.cases import Case, build_cases, derive_hidden_seed
 from grader.grading.checks import CaseStatus, CheckResult, check_case
 from grader.grading.diagnosis import diagnose
@@ -26,7 +26,7 @@ from grader.grading.forbidden import affected, find_forbidden_imports
 from grader.grading.report import Report, SeedInfo
 from grader.grading.scoring import score_equation
 from grader.sandbox.host import SandboxHost
-from grader.sandbox.outcomes import CallOutcome, CallStatus, Limits, Protections
+from grader.sandbox.outcomes import CallStatus, Limits, Protections
 from grader.sandbox.session import Sandbox
 
 MAX_SUBMISSION_BYTES = 2 * 1024 * 1024
@@ -64,13 +64,6 @@ def hidden_paths_for(rubric: Rubric) -> list[Path]:
     return sorted(paths)
 
 
-def missing_message(function: str, names: tuple[str, ...]) -> str:
-    close = [n for n in names if n.lower() == function.lower()]
-    close += difflib.get_close_matches(function, names, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close else ""
-    return f"no function named {function!r} in your file{hint}"
-
-
 def run_calls(
     rubric: Rubric,
     source: bytes,
@@ -78,8 +71,9 @@ def run_calls(
     cases: Mapping[str, tuple[Case, ...]],
     protections: Protections | None,
     host: SandboxHost,
-) -> tuple[dict[tuple[str, int], CheckResult], Protections, str]:
-    """Run every case in the sandbox; returns the verdicts, the protections in force and the output shown."""
+) -> tuple[dict[tuple[str, int], CheckResult], Protections, str, str]:
+    """Run every case in the sandbox; returns the verdicts, the protections in force, the output shown
+    and what to say about the file as a whole."""
     settings = rubric.settings
     forbidden = find_forbidden_imports(source, settings.forbidden_imports)
     order = [
@@ -94,11 +88,7 @@ def run_calls(
     for eq in rubric.equations:
         rule = affected(forbidden, eq.function)
         if rule is not None:
-            not_run[eq.id] = (
-                CaseStatus.FORBIDDEN,
-                f"{eq.function} uses `{rule.module}` (line {rule.lineno}), which this assignment does not "
-                "allow: the exercise is to derive the gradient yourself, with numpy",
-            )
+            not_run[eq.id] = (CaseStatus.FORBIDDEN, feedback.forbidden(eq.function, rule.module, rule.lineno))
     with Sandbox(
         source,
         filename,
@@ -124,14 +114,14 @@ def run_calls(
             outcome = sandbox.call(
                 eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, not case.visible
             )
-            if outcome.status == CallStatus.MISSING:
-                outcome = CallOutcome(
-                    CallStatus.MISSING, message=missing_message(eq.function, sandbox.import_outcome.names)
-                )
             verdicts[(eq.id, case.index)] = check_case(eq, case, outcome, settings)
             if outcome.status == CallStatus.TIMEOUT:
-                not_run[eq.id] = (CaseStatus.SKIPPED, f"not run: an earlier case of {eq.function} timed out")
-        return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES)
+                not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
+        imported = sandbox.import_outcome
+        notice = (
+            "" if imported is None or imported.ok else feedback.file_notice(imported.failure, imported.after_hidden)
+        )
+        return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES), notice
 
 
 def grade_submission(
@@ -158,7 +148,7 @@ def grade_submission(
     cases = build_cases(rubric, reference, hidden_seed)
     prepared = time.monotonic()
     filename = rubric.submission_filename or path.name
-    verdicts, protections, shown = run_calls(rubric, source, filename, cases, protections, host)
+    verdicts, protections, shown, notice = run_calls(rubric, source, filename, cases, protections, host)
     ran = time.monotonic()
     results = []
     for eq in rubric.equations:
@@ -174,6 +164,7 @@ def grade_submission(
         seed=SeedInfo(hidden_seed=hidden_seed, source="command line" if seed is not None else "derived"),
         protections=protections,
         output=shown,
+        notice=notice,
         metadata=dict(metadata or {}),
         timings={
             "prepare_seconds": round(prepared - started, 4),

@@ -2,14 +2,16 @@
 
 The JSON validates against ``grader/schemas/report.schema.json``. Visible cases carry
 their inputs, expected output and the submission's output; hidden cases carry only
-their verdict, shapes and error measures. Everything but ``timings`` is deterministic
-for a given submission, rubric and seed.
+their verdict, the expected shape and the grader's own words: which fields may depend
+on the submission's answer is ``feedback.case_fields``'s rule. Everything but
+``timings`` is deterministic for a given submission, rubric and seed.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +22,14 @@ import numpy as np
 import grader
 from grader.assignment.rubric import Rubric
 from grader.files import write_json_atomic
+from grader.grading import feedback
 from grader.grading.cases import Case
 from grader.grading.scoring import EquationResult
 from grader.sandbox.outcomes import Protections
 from grader.schemas import schema_error
 
 SCHEMA_VERSION = 1
+MAX_LISTED_CELLS = 1 << 20  # an array nested into more lists than this is left out of the JSON
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Report:
     seed: SeedInfo
     protections: Protections
     output: str = ""
+    notice: str = ""  # feedback about the file as a whole (why it could not be imported), said once
     metadata: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
 
@@ -85,10 +90,17 @@ def display_text(text: object) -> str:
 
 
 def _array(value: np.ndarray | None):
-    """Nested lists for JSON; NaN and infinities become null (JSON has no such numbers)."""
+    """Nested lists for JSON; NaN and infinities become null (JSON has no such numbers).
+
+    Bounded before anything is built: ``tolist`` of an empty array of shape
+    ``(2**31 - 1, 0)`` would make 2**31 lists, so an array whose extent (each
+    dimension counted as at least 1) is over ``MAX_LISTED_CELLS`` is left out (null).
+    """
     if value is None:
         return None
     value = np.asarray(value, dtype=np.float64)
+    if math.prod(max(1, d) for d in value.shape) > MAX_LISTED_CELLS:
+        return None
     if np.all(np.isfinite(value)):
         return value.tolist()
     return np.where(np.isfinite(value), value, None).tolist()
@@ -102,12 +114,7 @@ def case_to_dict(case: Case, check) -> dict:
         "credit": check.credit,
         "message": check.message,
         "expected_shape": list(check.expected_shape or ()),
-        "got_shape": None if check.got_shape is None else list(check.got_shape),
-        "max_abs_error": check.max_abs_error,
-        "relative_error": check.relative_error,
-        "fd_max_abs_error": check.fd_max_abs_error,
-        "oracle_disagreement": check.oracle_disagreement,
-        "mutated_inputs": list(check.mutated),
+        **feedback.case_fields(check),
     }
     if case.visible:
         item["dims"] = dict(case.dims)
@@ -154,6 +161,7 @@ def report_to_dict(report: Report) -> dict:
         "equations": [equation_to_dict(r, report.cases[r.equation.id]) for r in report.equations],
         "flags": sorted({f"{r.equation.id}:{flag}" for r in report.equations for flag in r.flags}),
         "output": report.output,
+        "notice": report.notice,
         "grader": {
             "version": grader.__version__,
             "rubric": display_text(rubric.path),

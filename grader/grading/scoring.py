@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from grader.assignment.rubric import Equation, Settings
+from grader.grading import feedback
 from grader.grading.checks import CaseStatus, CheckResult
 
 
@@ -68,20 +69,15 @@ def equation_status(cases: tuple[CheckResult, ...], credit: float) -> EquationSt
 
 def summarize(equation: Equation, cases: tuple[CheckResult, ...], status: EquationStatus) -> str:
     """One or two sentences: what happened, and the most useful message, visible cases first."""
-    total = len(cases)
-    passed = sum(c.status == CaseStatus.PASSED for c in cases)
-    credited = sum(c.status == CaseStatus.SHAPE_CREDIT for c in cases)
-    if status == EquationStatus.PASSED:
-        return f"All {total} cases passed."
     failing = [c for c in cases if c.status not in (CaseStatus.PASSED, CaseStatus.SKIPPED)]
     failing.sort(key=lambda c: (not c.visible, c.index))
-    lead = failing[0].message if failing else "some cases were not run"
-    if status in (EquationStatus.MISSING, EquationStatus.NOT_IMPLEMENTED):
-        return f"{lead}."
-    count = f"{passed} of {total} cases passed"
-    if credited:
-        count += f", {credited} earned shape credit"
-    return f"{count}: {lead}."
+    return feedback.summary(
+        total=len(cases),
+        passed=sum(c.status == CaseStatus.PASSED for c in cases),
+        credited=sum(c.status == CaseStatus.SHAPE_CREDIT for c in cases),
+        messages=[c.message for c in failing],
+        counted=status not in (EquationStatus.MISSING, EquationStatus.NOT_IMPLEMENTED),
+    )
 
 
 def score_equation(
@@ -90,20 +86,15 @@ def score_equation(
     """Points times the mean case credit, a status, and student-facing feedback."""
     credit = sum(c.credit for c in cases) / len(cases) if cases else 0.0
     status = equation_status(cases, credit)
-    feedback = summarize(equation, cases, status)
+    words = summarize(equation, cases, status)
     flags: list[str] = []
-    mutated = sorted({name for c in cases for name in c.mutated})
+    shown = sorted({name for c in cases if c.visible for name in c.mutated})
     score = equation.points * credit
-    if mutated:
+    if any(c.mutated for c in cases):
         flags.append("mutated_inputs")
-        names = ", ".join(mutated)
-        feedback += (
-            f" Warning: {equation.function} changed its input {names} in place; work on a copy "
-            f"(e.g. `{mutated[0]}.copy()`) so the caller's array is left as it was."
-        )
+        words += feedback.mutation_warning(equation.function, shown, settings.mutation_penalty)
         if settings.mutation_penalty:
             score = max(0.0, score - settings.mutation_penalty * equation.points)
-            feedback += f" This costs {settings.mutation_penalty:.0%} of the points."
             if status == EquationStatus.PASSED:
                 status = EquationStatus.PARTIAL if score > 0 else EquationStatus.FAILED
     if any(c.oracle_disagreement for c in cases):
@@ -111,12 +102,12 @@ def score_equation(
     if any(c.status == CaseStatus.TIMEOUT for c in cases):
         flags.append("timeout")
     if diagnosis is not None:
-        feedback += f" {diagnosis.text}"
+        words += f" {diagnosis.text}"
     return EquationResult(
         equation=equation,
         score=round(score, 6),
         status=status,
-        feedback=feedback,
+        feedback=words,
         cases=cases,
         flags=tuple(flags),
         diagnosis=diagnosis,

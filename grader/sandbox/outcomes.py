@@ -49,12 +49,18 @@ class CallOutcome:
     status: CallStatus
     value: np.ndarray | None = None
     shape: tuple[int, ...] | None = None
-    message: str = ""
-    error_type: str | None = None
+    message: str = ""  # the submission's own text (an exception's, sys.exit's argument): never for a hidden case
+    error_type: str | None = None  # the exception's class name as the child reported it, or the signal's name
     where: dict | None = None
     returned: str | None = None
     mutated: tuple[str, ...] = ()
     elapsed: float = 0.0
+    phase: str = "call"  # "import" when the fault happened while the file was imported
+    problem: str | None = None  # a bad return's kind (protocol.BAD_RETURN_PROBLEMS)
+    detail: str = ""  # a fact for a visible case: a bad return's dtype or type, a malformed reply's defect
+    exit_code: int | None = None  # the process's exit code, when it exited on its own
+    limit: float | None = None  # the time limit a TIMEOUT ran into, in seconds
+    names: tuple[str, ...] = ()  # for MISSING: the functions the file does define
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class ImportOutcome:
     names: tuple[str, ...] = ()
     failure: CallOutcome | None = None
     elapsed: float = 0.0
+    after_hidden: bool = False  # the import ran after a hidden input was sent (a re-import): say nothing it chose
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,6 @@ otherwise; see "starting and killing processes" below.
 
 from __future__ import annotations
 
-import builtins
-import functools
-import math
 import os
 import resource
 import shutil
@@ -70,47 +67,18 @@ if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never nee
     import numpy as np
 
 SANDBOX_UID_BASE = 0x5A000000  # far above any real account; one uid per grading process
-SIGNAL_CAUSES = {
-    signal.SIGSEGV: "crashed with a segmentation fault (often unbounded recursion)",
-    signal.SIGBUS: "crashed with a bus error",
-    signal.SIGABRT: "aborted",
-    signal.SIGXCPU: "ran out of CPU time",
-    signal.SIGKILL: "was killed (the CPU time limit, or the memory limit)",
-    signal.SIGXFSZ: "wrote more output than the limit allows",
-    signal.SIGFPE: "crashed with a floating-point exception",
-}
-BAD_RETURN_WORDS = {  # what a hidden case says: the child's own words could carry an input
-    "none": "returned None; expected a numpy array (did you forget `return`?)",
-    "complex": "returned an array of complex numbers; expected an array of real numbers",
-    "dtype": "returned an array whose dtype is not a real number type; expected an array of real numbers",
-    "not_rectangular": "returned a sequence that is not a rectangular array of real numbers",
-    "unconvertible": "returned a value that could not be converted to numbers",
-    "type": "returned something that is not a numpy array",
-}
-CUSTOM_EXCEPTION = "an exception of a class defined in the file"
 
 
 # -- the sandbox -------------------------------------------------------------------------
-
-
-@functools.cache
-def known_exception_names() -> frozenset[str]:
-    """Exception classes of Python and numpy: names a hidden case may repeat."""
-    import numpy as np
-
-    names = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
-    numpy_exceptions = getattr(np, "exceptions", None)  # numpy >= 1.25
-    if numpy_exceptions is not None:
-        names |= {n for n, v in vars(numpy_exceptions).items() if isinstance(v, type) and issubclass(v, BaseException)}
-    return frozenset(names | {"LinAlgError"})
 
 
 class Sandbox:
     """One submission's child process(es): start, call, restart after a fault, close.
 
     Use as a context manager. ``call`` never raises for anything the submission does;
-    it returns a ``CallOutcome``. After a timeout, crash or protocol fault the child is
-    killed and the next call starts a fresh one (re-importing the submission).
+    it returns a ``CallOutcome``: codes and facts, which ``grading/feedback.py`` words.
+    After a timeout, crash or protocol fault the child is killed and the next call
+    starts a fresh one (re-importing the submission).
     """
 
     def __init__(
@@ -326,23 +294,22 @@ class Sandbox:
         started = time.monotonic()
         deadline = started + self.limits.import_time_limit
         header = {"op": "load", "filename": self.filename, "source_len": len(self.source), "forbidden": self.forbidden}
-        timeout = CallOutcome(
-            CallStatus.TIMEOUT, message=f"importing the file took longer than {self.limits.import_time_limit:g} s"
-        )
+        timeout = CallOutcome(CallStatus.TIMEOUT, phase="import", limit=self.limits.import_time_limit)
         try:
             wire.write_all(self.writer_fd, wire.encode_frame(header, self.source), deadline)
             reply = self.reader.read_header(deadline)
             names = wire.parse_names(reply.get("names")) if reply.get("status") == "ready" else None
         except wire.Timeout:
             self._stop_child()
-            return ImportOutcome(False, failure=timeout)
+            return ImportOutcome(False, failure=timeout, after_hidden=self.hidden_seen)
         except (EOFError, OSError, ProtocolError):
-            return ImportOutcome(False, failure=self._fault_after_death(deadline, "while importing the file"))
+            failure = self._fault_after_death(deadline, "import")
+            return ImportOutcome(False, failure=failure, after_hidden=self.hidden_seen)
         elapsed = time.monotonic() - started
         if names is not None:
             return ImportOutcome(True, names=names, elapsed=elapsed)
         self._stop_child()
-        return ImportOutcome(False, failure=self._import_failure(reply), elapsed=elapsed)
+        return ImportOutcome(False, failure=self._import_failure(reply), elapsed=elapsed, after_hidden=self.hidden_seen)
 
     def _where(self, lineno: int | None) -> dict | None:
         """A fault's place in the submission, the line's text taken from the parent's copy of the file."""
@@ -350,13 +317,7 @@ class Sandbox:
             return None
         return {"lineno": lineno, "line": wire.clean_text(self.source_lines[lineno - 1].strip(), 200)}
 
-    def _exception_name(self, name: str | None, hidden: bool) -> str | None:
-        if name is None or not hidden or name in known_exception_names():
-            return name
-        return CUSTOM_EXCEPTION  # a class the submission made up could be named after a hidden input
-
     def _import_failure(self, reply: dict) -> CallOutcome:
-        hidden = self.hidden_seen  # a re-import after a hidden call could have stashed an input somewhere
         status = {"memory": CallStatus.MEMORY, "exit": CallStatus.EXITED}.get(reply.get("phase_status"))
         try:
             lineno = wire.parse_lineno(reply.get("where"))
@@ -365,28 +326,28 @@ class Sandbox:
         error_type = reply.get("type") if isinstance(reply.get("type"), str) else None
         return CallOutcome(
             status or CallStatus.IMPORT_ERROR,
-            message="" if hidden else wire.clean_text(reply.get("message"), 500),
-            error_type=self._exception_name(wire.clean_text(error_type, 100) or None, hidden),
+            message=wire.clean_text(reply.get("message"), 500),
+            error_type=wire.clean_text(error_type, 100) or None,
             where=self._where(lineno),
+            phase="import",
         )
 
-    def _fault_after_death(self, deadline: float, during: str) -> CallOutcome:
-        """The child's pipe closed: say how it ended (signal, exit code) and clean up."""
+    def _fault_after_death(self, deadline: float, phase: str) -> CallOutcome:
+        """The child's pipe closed: find how it ended (signal, exit code) and clean up."""
         proc = self.proc
         code = None
         if proc is not None:
             code = proc.wait(max(0.5, min(2.0, deadline - time.monotonic())))
         self._stop_child()
         if code is not None and code < 0:
-            sig = signal.Signals(-code)
-            cause = SIGNAL_CAUSES.get(sig, f"was killed by {sig.name}")
-            return CallOutcome(CallStatus.CRASHED, message=f"the process {cause} {during}", error_type=sig.name)
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:  # a real-time signal has no name of its own
+                name = f"signal {-code}"
+            return CallOutcome(CallStatus.CRASHED, error_type=name, phase=phase)
         if code is None:
-            return CallOutcome(CallStatus.CRASHED, message=f"the process stopped answering {during}")
-        return CallOutcome(
-            CallStatus.EXITED,
-            message=f"the process exited with code {code} {during} (sys.exit, os._exit or similar)",
-        )
+            return CallOutcome(CallStatus.CRASHED, phase=phase)
+        return CallOutcome(CallStatus.EXITED, exit_code=code, phase=phase)
 
     # -- calls -----------------------------------------------------------------------
 
@@ -431,8 +392,7 @@ class Sandbox:
         if not imported.ok:
             return imported.failure
         if function not in imported.names:
-            return CallOutcome(CallStatus.MISSING)
-        hidden = self.hidden_seen
+            return CallOutcome(CallStatus.MISSING, names=imported.names)
         self.next_id += 1
         call_id = self.next_id
         names = tuple(name for name, _ in args)
@@ -445,40 +405,31 @@ class Sandbox:
         }
         started = time.monotonic()
         deadline = started + self.limits.time_limit
-        expected_size = math.prod(expected_shape)
+        keep = wire.kept_elements(expected_shape)
         shape, value = None, None
         try:
             self.reader.drain()
             wire.write_all(self.writer_fd, wire.encode_frame(header, *payloads), deadline)
             reply = wire.parse_reply(self.reader.read_header(deadline), call_id, names)
             if reply.status == "ok":
-                shape, value = self.reader.read_array(
-                    reply.length, expected_size, deadline, max_skip=self.limits.memory_bytes
-                )
+                shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
         except wire.Timeout:
             self._stop_child()
-            return CallOutcome(
-                CallStatus.TIMEOUT,
-                message=f"{function} did not return within the {self.limits.time_limit:g} s limit",
-                elapsed=time.monotonic() - started,
-            )
+            return CallOutcome(CallStatus.TIMEOUT, limit=self.limits.time_limit, elapsed=time.monotonic() - started)
         except (EOFError, OSError):
-            return self._fault_after_death(deadline, f"while running {function}")
+            return self._fault_after_death(deadline, "call")
         except ProtocolError as err:
             self._stop_child()
-            return CallOutcome(CallStatus.PROTOCOL, message=f"the process sent a malformed reply: {err}")
-        message = reply.message
-        if reply.status == "bad_return" and (hidden or not message):
-            message = BAD_RETURN_WORDS[reply.problem or "type"]
-        elif reply.status == "exit" and hidden:
-            message = "called sys.exit"
+            return CallOutcome(CallStatus.PROTOCOL, detail=str(err))
         detail = {
-            "message": message,
-            "error_type": self._exception_name(reply.error_type, hidden),
+            "message": reply.message,
+            "error_type": reply.error_type,
             "where": self._where(reply.lineno),
-            "returned": None if hidden else reply.returned,
+            "returned": reply.returned,
             "mutated": reply.mutated,
             "elapsed": time.monotonic() - started,
+            "problem": reply.problem,
+            "detail": reply.detail,
         }
         if self._capture_full():
             self._stop_child()  # a child that ignored SIGXFSZ could print nothing more: start afresh
@@ -493,4 +444,6 @@ class Sandbox:
             "bad_return": CallStatus.BAD_RETURN,
             "missing": CallStatus.MISSING,
         }[reply.status]
+        if mapped == CallStatus.MISSING:  # the function vanished after the import
+            detail["names"] = imported.names
         return CallOutcome(mapped, **detail)

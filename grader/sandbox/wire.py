@@ -98,6 +98,7 @@ class Reply:
     lineno: int | None = None
     returned: str | None = None
     problem: str | None = None
+    detail: str = ""
     mutated: tuple[str, ...] = ()
 
 
@@ -145,6 +146,7 @@ def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...]) -> Reply
         lineno=parse_lineno(header.get("where")),
         returned=None if header.get("returned") is None else clean_text(_field(header, "returned", str), 200),
         problem=problem,
+        detail=clean_text(_field(header, "detail", str, ""), 100),
         # Only names of this call's arguments: nothing else may reach the report this way.
         mutated=tuple(name for name in arg_names if name in mutated),
     )
@@ -232,7 +234,11 @@ class FrameReader:
         """Read one .npy payload of ``length`` bytes strictly.
 
         Returns the declared shape and, when it holds at most ``expected_size``
-        elements, the data as float64; otherwise the data is skipped (None).
+        elements, the data as float64; otherwise the data is skipped (None). The
+        element count alone is not a bound: ``(2**31 - 1, 0)`` holds no element, yet
+        its nested lists (``tolist``, the report's JSON) would number 2**31. So an
+        array is kept only when its extent, every dimension counted as at least 1,
+        is within the expected size as well.
         """
         if not isinstance(length, int) or length < len(NPY_MAGIC) + 2:
             raise ProtocolError("an array payload had no valid length")
@@ -251,13 +257,34 @@ class FrameReader:
             count *= dim
         if data_len != 8 * count:
             raise ProtocolError(f"the array declares shape {shape} but carries {data_len} bytes")
-        if count > expected_size:  # smaller answers are read too: they help name the mistake
-            self.skip(data_len, deadline)
+        if count > expected_size or extent(shape) > max(1, expected_size):
+            self.skip(data_len, deadline)  # smaller answers are read too: they help name the mistake
             return shape, None
         data = self.read_exact(data_len, deadline)
         import numpy as np
 
         return shape, np.frombuffer(data, dtype="<f8").reshape(shape).astype(np.float64)
+
+
+def kept_elements(expected_shape: tuple[int, ...]) -> int:
+    """How large an answer the parent reads into memory: 16 times the expected size, at least 4096 elements.
+
+    A wrong answer a few times too large (a sum over the wrong axis, an outer product)
+    is read, so the mistake it makes can be named by its values, which is the only way a
+    hidden case may name one; anything larger is recorded by its shape alone.
+    """
+    size = 1
+    for dim in expected_shape:
+        size *= dim
+    return max(16 * size, 4096)
+
+
+def extent(shape: tuple[int, ...]) -> int:
+    """The product of a shape's dimensions, each counted as at least 1: what nesting it into lists costs."""
+    total = 1
+    for dim in shape:
+        total *= max(1, dim)
+    return total
 
 
 def parse_npy_header(raw: bytes) -> tuple[int, ...]:

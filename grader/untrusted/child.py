@@ -45,27 +45,30 @@ def describe(value):
 
 
 def to_float64(value):
-    """Convert a return value to float64, or say why it can't be graded: (array, problem code, words)."""
+    """Convert a return value to float64, or say why it can't be graded: (array, problem code, detail).
+
+    The problem is one of ``protocol.BAD_RETURN_PROBLEMS``; the detail is a fact (a dtype,
+    a type name, an exception class) that the parent words, for visible cases only.
+    """
     if value is None:
-        return None, "none", "returned None; expected a numpy array (did you forget `return`?)"
+        return None, "none", ""
     try:
         if isinstance(value, np.ndarray):
             if value.dtype.kind not in "biuf":
                 if value.dtype.kind == "c":
-                    return None, "complex", "returned an array of complex numbers; expected an array of real numbers"
-                return None, "dtype", f"returned an array of dtype {value.dtype}; expected an array of real numbers"
+                    return None, "complex", ""
+                return None, "dtype", safe_str(value.dtype, 100)
             # subok=False: a subclass's data as a plain array, none of its methods.
             return np.array(value, dtype="<f8", order="C", subok=False), None, ""
         if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
             try:
                 arr = np.array(value, dtype="<f8")
             except (TypeError, ValueError, OverflowError):
-                name = type(value).__name__
-                return None, "not_rectangular", f"returned a {name} that is not a rectangular array of real numbers"
+                return None, "not_rectangular", type(value).__name__
             return np.array(arr, order="C"), None, ""  # not ascontiguousarray: it turns 0-d into 1-d
     except BaseException as err:  # noqa: BLE001 - e.g. a subclass whose conversion raises
-        return None, "unconvertible", f"returned a value that could not be converted to numbers ({type(err).__name__})"
-    return None, "type", f"returned {type(value).__name__}; expected a numpy array"
+        return None, "unconvertible", type(err).__name__
+    return None, "type", type(value).__name__
 
 
 def fault_location(tb, filename):
@@ -101,7 +104,7 @@ def describe_exception(err, filename):
     elif isinstance(err, SystemExit):
         reply["status"] = "exit"
         code = err.code if type(err.code) in (int, type(None)) else safe_str(err.code, 100)
-        reply["message"] = f"called sys.exit({code!r})"[:200]
+        reply["message"] = repr(code)[:200]  # the argument only: the parent words the sentence
     elif isinstance(err, RecursionError):
         reply["status"] = "recursion"
     return reply
@@ -173,9 +176,9 @@ def call_function(module, request, payloads, filename):
         ]
     except BaseException:  # noqa: BLE001 - the submission may have patched numpy
         mutated = []
-    arr, problem, words = to_float64(value)
+    arr, problem, detail = to_float64(value)
     if problem is not None:
-        reply = {"status": "bad_return", "problem": problem, "message": words, "returned": describe(value)}
+        reply = {"status": "bad_return", "problem": problem, "detail": detail, "returned": describe(value)}
         reply["mutated"] = mutated
         return reply, b""
     payload = encode_float64(arr)

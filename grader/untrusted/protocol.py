@@ -17,8 +17,9 @@ The conversation:
    ``.npy`` payload per argument (the child is never told whether a case is hidden)
    child  -> ``{"id", "status": "ok", "shape", "returned", "mutated", "len"}`` + a
    ``.npy`` payload, or ``{"id", "status": <one of REPLY_STATUSES>, ...}``; a
-   ``bad_return`` carries a ``problem`` from ``BAD_RETURN_PROBLEMS``, which the
-   parent words itself.
+   ``bad_return`` carries a ``problem`` from ``BAD_RETURN_PROBLEMS`` and a ``detail``
+   (a dtype, a type name), which the parent words itself; an ``exit`` carries
+   sys.exit's argument as its ``message``.
 """
 
 import json

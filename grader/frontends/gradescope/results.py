@@ -79,6 +79,8 @@ def summary_markdown(report: Report, graded: str) -> str:
         f"Graded {code_span(graded)}: **{points(report.score)}/{points(report.max_score)}** points; "
         f"{full} of {len(shown)} visible parts earned full marks.",
     ]
+    if report.notice:  # about the whole file: said once, not under every part
+        lines += ["", escape_markdown(report.notice)]
     if full < len(shown):
         lines += [
             "",

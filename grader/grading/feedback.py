@@ -1,0 +1,344 @@
+"""Every sentence a student reads about how a call went, and the rule of what a hidden case may say.
+
+The sandbox reports codes and facts (a status, a signal name, an exit code, a problem
+kind, a line number, the submission's own exception text); the checks and the
+diagnosis report verdicts, measures and categories. This module words them, for the
+report, the terminal, Gradescope and the batch pages alike, and it is the one place
+that applies the hidden-case rule:
+
+    For a hidden case, student-visible text holds only the grader's own words and
+    numbers that do not depend on what the submission returned or raised: the
+    function's and the rubric's names, the expected shape, counts of cases, the
+    rubric's limits, and fixed categories ("raised an exception", "returned an array
+    of another shape", "changed an input in place").
+
+With a hidden input in hand a submission chooses its exception class and message, the
+line it fails on, the shape it returns, its exit code, the signal that ends it, the
+factor its answer is off by and which inputs it edits; it could spell the input in any
+of them, so for a hidden case none is repeated. What a hidden case does say is one of a
+few fixed categories (a status, a signal cause from ``SIGNAL_CAUSES``, a bad-return
+kind, a shape lead, numpy's shape-mismatch words), a count, or a catalogued mistake
+matched by value: each is the grader's sentence, worth a bit or two, like the
+pass/fail count that any grader reveals. ``case_fields`` applies the same rule to a
+case's fields in the report. Visible cases keep the full detail: their inputs are
+shown anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from grader.sandbox.outcomes import CallOutcome, CallStatus
+
+if TYPE_CHECKING:
+    from grader.grading.checks import CheckResult
+
+# How a process ended, by signal: the fixed categories a hidden case may name too.
+SIGNAL_CAUSES = {
+    "SIGSEGV": "crashed with a segmentation fault (often unbounded recursion)",
+    "SIGBUS": "crashed with a bus error",
+    "SIGABRT": "aborted",
+    "SIGXCPU": "ran out of CPU time",
+    "SIGKILL": "was killed (the CPU time limit, or the memory limit)",
+    "SIGXFSZ": "wrote more output than the limit allows",
+    "SIGFPE": "crashed with a floating-point exception",
+}
+OTHER_SIGNAL = "was killed by a signal"
+# Why a return value can't be graded (the child's problem codes, protocol.BAD_RETURN_PROBLEMS):
+# fixed words for hidden cases, and for visible ones when the child sent no detail.
+BAD_RETURN_WORDS = {
+    "none": "returned None; expected a numpy array (did you forget `return`?)",
+    "complex": "returned an array of complex numbers; expected an array of real numbers",
+    "dtype": "returned an array whose dtype is not a real number type; expected an array of real numbers",
+    "not_rectangular": "returned a sequence that is not a rectangular array of real numbers",
+    "unconvertible": "returned a value that could not be converted to numbers",
+    "type": "returned something that is not a numpy array",
+}
+# The same with the child's detail (a dtype, a type name, an exception class), for visible cases.
+BAD_RETURN_DETAIL = {
+    "dtype": "returned an array of dtype {detail}; expected an array of real numbers",
+    "not_rectangular": "returned a {detail} that is not a rectangular array of real numbers",
+    "unconvertible": "returned a value that could not be converted to numbers ({detail})",
+    "type": "returned {detail}; expected a numpy array",
+}
+# numpy's words for operands whose shapes don't multiply or broadcast
+SHAPE_MISMATCH_MARKERS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
+SHAPE_MISMATCH_LEAD = (
+    "; the operands' shapes don't fit together: write down the shape of each factor and check "
+    "which one needs a transpose (the shape convention)"
+)
+SHAPE_LEADS = {
+    "transposed": ": the values are right but transposed",
+    "size_one_axes": ": the shape differs only in axes of size 1, but the values are wrong too",
+}
+# The report fields of a case whose values come from what the submission returned: a
+# hidden case carries none of them (``case_fields``).
+SUBMISSION_FIELDS = ("got_shape", "max_abs_error", "relative_error", "fd_max_abs_error")
+NOT_GRADED = "not graded: "
+
+
+# -- one call -------------------------------------------------------------------------------
+
+
+def during(outcome: CallOutcome, function: str) -> str:
+    return "while importing the file" if outcome.phase == "import" else f"while running {function}"
+
+
+def place(outcome: CallOutcome, hidden: bool) -> str:
+    """' at line N: `code`' for a visible fault (the line's text is the parent's copy of the file)."""
+    where = outcome.where or {}
+    if hidden or not where.get("lineno"):
+        return ""
+    code = f": `{where['line']}`" if where.get("line") else ""
+    return f" at line {where['lineno']}{code}"
+
+
+def signal_cause(name: str | None, hidden: bool) -> str:
+    if name in SIGNAL_CAUSES:
+        return SIGNAL_CAUSES[name]
+    return OTHER_SIGNAL if hidden or not name else f"was killed by {name}"
+
+
+def bad_return(problem: str | None, detail: str, hidden: bool) -> str:
+    """Why a value can't be graded; the child's detail only for a visible case."""
+    problem = problem if problem in BAD_RETURN_WORDS else "type"
+    if detail and not hidden and problem in BAD_RETURN_DETAIL:
+        return BAD_RETURN_DETAIL[problem].format(detail=detail)
+    return BAD_RETURN_WORDS[problem]
+
+
+def exception(outcome: CallOutcome, function: str, hidden: bool) -> str:
+    """A raised exception: class, message and line for a visible case, the category for a hidden one."""
+    lead = SHAPE_MISMATCH_LEAD if any(m in (outcome.message or "") for m in SHAPE_MISMATCH_MARKERS) else ""
+    if hidden:
+        if outcome.error_type == "RecursionError":
+            return f"{function} recursed too deeply (RecursionError)"
+        return f"{function} raised an exception{lead}"
+    text = f" ({outcome.message})" if outcome.message else ""
+    return f"{function} raised {outcome.error_type}{text}{place(outcome, hidden)}{lead}"
+
+
+def process_end(outcome: CallOutcome, function: str, hidden: bool) -> str:
+    """A child that died, exited or broke the protocol, in the grader's words."""
+    when = during(outcome, function)
+    if outcome.status == CallStatus.CRASHED:
+        if outcome.error_type is None:
+            return f"the process stopped answering {when}"
+        return f"the process {signal_cause(outcome.error_type, hidden)} {when}"
+    if outcome.status == CallStatus.EXITED:
+        if outcome.exit_code is None:  # the child caught SystemExit
+            who = "the file" if outcome.phase == "import" else function
+            return f"{who} called sys.exit" + ("" if hidden else f"({outcome.message})")
+        code = "" if hidden or outcome.exit_code is None else f" with code {outcome.exit_code}"
+        return f"the process exited{code} {when} (sys.exit, os._exit or similar)"
+    detail = "" if hidden or not outcome.detail else f": {outcome.detail}"
+    return f"the process sent a malformed reply{detail}"
+
+
+def call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
+    """A student-facing sentence for a call that produced no array."""
+    status = outcome.status
+    if outcome.phase == "import" and status != CallStatus.MISSING:
+        return not_imported(outcome, hidden)
+    if status == CallStatus.NOT_IMPLEMENTED:
+        return f"{function} is not implemented yet (it raises NotImplementedError)"
+    if status == CallStatus.EXCEPTION:
+        return exception(outcome, function, hidden)
+    if status == CallStatus.MEMORY:
+        return f"{function} ran out of memory{place(outcome, hidden)}"
+    if status == CallStatus.BAD_RETURN:
+        return f"{function} {bad_return(outcome.problem, outcome.detail, hidden)}"
+    if status == CallStatus.TIMEOUT:
+        return f"{function} did not return within the {outcome.limit or 0:g} s limit"
+    if status == CallStatus.MISSING:
+        return missing(function, outcome.names, hidden)
+    if status in (CallStatus.CRASHED, CallStatus.EXITED, CallStatus.PROTOCOL):
+        return process_end(outcome, function, hidden)
+    return f"{function} failed ({status.value})"
+
+
+# -- a file that could not be imported ----------------------------------------------------
+
+
+def import_reason(outcome: CallOutcome, hidden: bool) -> str:
+    """Why the import failed, in full for an import no hidden input can have reached."""
+    status = outcome.status
+    if status == CallStatus.TIMEOUT:
+        return f"importing the file took longer than {outcome.limit or 0:g} s"
+    if status == CallStatus.MEMORY:
+        return f"it ran out of memory{place(outcome, hidden)}"
+    if status == CallStatus.EXITED and outcome.exit_code is None:
+        return "it called sys.exit" + ("" if hidden else f"({outcome.message})")
+    if status in (CallStatus.CRASHED, CallStatus.EXITED, CallStatus.PROTOCOL):
+        return process_end(outcome, "", hidden)
+    if hidden:
+        return "it raised an exception"
+    text = f": {outcome.message}" if outcome.message else ""
+    return f"{outcome.error_type}{text}{place(outcome, hidden)}"
+
+
+def not_imported(outcome: CallOutcome, hidden: bool) -> str:
+    """A case's message when the file never imported: short, the reason is said once (``file_notice``)."""
+    if outcome.status == CallStatus.TIMEOUT:
+        return f"{NOT_GRADED}{import_reason(outcome, True)}"
+    return f"{NOT_GRADED}the file could not be imported (the reason is at the top of the feedback)"
+
+
+def file_notice(outcome: CallOutcome | None, hidden: bool) -> str:
+    """Feedback about the file as a whole, said once above the equations ("" when there is none)."""
+    if outcome is None or outcome.phase != "import":
+        return ""
+    return f"Your file could not be imported: {import_reason(outcome, hidden)}."
+
+
+def missing(function: str, names: Sequence[str], hidden: bool) -> str:
+    """No such function; a near name only while no hidden input has been sent (a re-import could spell one)."""
+    import difflib
+
+    close = [n for n in names if n.lower() == function.lower()]
+    close += difflib.get_close_matches(function, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close and not hidden else ""
+    return f"no function named {function!r} in your file{hint}"
+
+
+def forbidden(function: str, module: str, lineno: int) -> str:
+    return (
+        f"{function} uses `{module}` (line {lineno}), which this assignment does not allow: "
+        "the exercise is to derive the gradient yourself, with numpy"
+    )
+
+
+def skipped_after_timeout(function: str) -> str:
+    return f"not run: an earlier case of {function} timed out"
+
+
+# -- one returned array -------------------------------------------------------------------------
+
+
+def wrong_shape(function: str, got: tuple[int, ...], want: tuple[int, ...], lead: str | None, hidden: bool) -> str:
+    """A wrong shape: quoted for a visible case; for a hidden one only the expected shape and a category."""
+    words = SHAPE_LEADS.get(lead or "", f": expected a {len(want)}-d array" if lead == "rank" else "")
+    if hidden:
+        return f"{function} returned an array of another shape, expected {want}{words}"
+    return f"{function} returned shape {got}, expected {want}{words}"
+
+
+def shape_credit(function: str, got: tuple[int, ...], want: tuple[int, ...], hidden: bool) -> str:
+    what = "a shape that differs only in axes of size 1" if hidden else f"shape {got}"
+    return (
+        f"{function} returned {what}, expected {want}: the gradient has the shape of the parameter "
+        "(the shape convention)"
+    )
+
+
+def not_finite(function: str) -> str:
+    return f"{function} returned NaN or infinite entries"
+
+
+def wrong_values(function: str, disagreement: str | None) -> str:
+    if disagreement:
+        return (
+            f"{function}'s answer {disagreement}: this may be a convention question or a bug in the "
+            "reference; it has been flagged for your instructor"
+        )
+    return f"{function} returned wrong values"
+
+
+def case_fields(check: CheckResult) -> dict:
+    """The report fields of a case that come from the submission's answer; a hidden case carries none."""
+    if not check.visible:
+        fields = dict.fromkeys(SUBMISSION_FIELDS)
+        fields.update(oracle_disagreement=check.oracle_disagreement, mutated_inputs=[], mutated=bool(check.mutated))
+        return fields
+    return {
+        "got_shape": None if check.got_shape is None else list(check.got_shape),
+        "max_abs_error": check.max_abs_error,
+        "relative_error": check.relative_error,
+        "fd_max_abs_error": check.fd_max_abs_error,
+        "oracle_disagreement": check.oracle_disagreement,
+        "mutated_inputs": list(check.mutated),
+        "mutated": bool(check.mutated),
+    }
+
+
+# -- an equation ------------------------------------------------------------------------------
+
+
+def summary(total: int, passed: int, credited: int, messages: Sequence[str], counted: bool) -> str:
+    """One sentence: how many cases passed, then the most useful case message (``messages`` come best first).
+
+    A file that never imported gets the case's one message alone: the count would add nothing.
+    """
+    if passed == total:
+        return f"All {total} cases passed."
+    lead = messages[0] if messages else "some cases were not run"
+    never_ran = passed == 0 and all(m.startswith(NOT_GRADED) for m in messages)
+    if not counted or never_ran:
+        return f"{lead}."
+    count = f"{passed} of {total} cases passed"
+    if credited:
+        count += f", {credited} earned shape credit"
+    return f"{count}: {lead}."
+
+
+def mutation_warning(function: str, visible_names: Sequence[str], penalty: float) -> str:
+    """In-place edits: the inputs are named from visible cases only; a hidden case adds only the category."""
+    if visible_names:
+        names = ", ".join(visible_names)
+        words = (
+            f" Warning: {function} changed its input {names} in place; work on a copy "
+            f"(e.g. `{visible_names[0]}.copy()`) so the caller's array is left as it was."
+        )
+    else:
+        words = (
+            f" Warning: {function} changed an input in place on a hidden case; work on a copy "
+            "(e.g. `x = x.copy()`) so the caller's array is left as it was."
+        )
+    if penalty:
+        words += f" This costs {penalty:.0%} of the points."
+    return words
+
+
+# -- naming the mistake ------------------------------------------------------------------------
+
+
+def likely_mistake(hint: str) -> str:
+    return f"Likely mistake: {hint}"
+
+
+def lead(words: str, label: str) -> str:
+    return f"Lead: {words} (see {label})."
+
+
+def factor_lead(kind: str, batch: str | None = None, factor: float | None = None) -> str:
+    """got = c * expected, by category; the factor itself only when a visible case shows it."""
+    if kind == "opposite_sign":
+        return "your answer has the right size but the opposite sign: check the sign of each term"
+    if kind == "over_batch":
+        return f"your answer is the right one divided by the batch size {batch}: check whether you averaged where the equation sums"
+    if kind == "over_minus_batch":
+        return f"your answer is the right one divided by -{batch}: check the sign, and whether you averaged where the equation sums"
+    if kind == "constant":
+        of = "" if factor is None else f" of {factor:.4g}"
+        return f"your answer is off by a constant factor{of}: check for an extra scale factor"
+    return "your answer is a multiple of the right one, by a factor that changes from case to case"
+
+
+def kink_lead(name: str, at: float) -> str:
+    return f"only the entries where {name} is exactly {at:g} are wrong: check which side of the kink your condition puts them on"
+
+
+def label_lead(labels: str, only_there: bool) -> str:
+    if only_there:
+        return (
+            f"only the entries at each row's true class (given by {labels}) are wrong: check what happens at the label"
+        )
+    return f"the entries at each row's true class (given by {labels}) are right but others are wrong"
+
+
+AXIS_LEADS = {
+    "rows": "only some rows are wrong: check the indexing along the first axis",
+    "columns": "only some columns are wrong: check the indexing along the second axis",
+    "none": "the values differ in a way without a simple pattern; recheck each step of the derivation",
+}
