@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -118,3 +119,18 @@ def test_printed_output_is_shown_only_from_the_import_and_visible_cases(tmp_path
     visible = [c for c in report.cases["eq1"] if c.visible]
     assert "hello from import" in document["output"]
     assert document["output"].count("shape") == len(visible)
+
+
+def test_the_terminal_and_gradescope_say_an_import_error_once_above_every_equations_status(tmp_path, quiz4):
+    from grader.frontends.gradescope.results import equation_markdown, summary_markdown
+    from grader.frontends.terminal import render_report
+
+    report, document = grade(submission(tmp_path, "def grad_X(dY, W)\n    return dY\n"), quiz4)
+    reason = "SyntaxError: expected ':' at line 1: `def grad_X(dY, W)`"
+    assert reason in document["notice"]
+    terminal = render_report(report, width=200)
+    assert terminal.count("SyntaxError") == 1 and terminal.index("SyntaxError") < terminal.index("eq1 ")
+    rows = {line.split()[0]: line.split()[-1] for line in terminal.splitlines() if re.match(r"eq\d", line)}
+    assert rows == {eq.id: "error" for eq in quiz4.equations}, "each equation keeps its status"
+    assert summary_markdown(report, "quiz4.py").count("SyntaxError") == 1
+    assert not any("SyntaxError" in equation_markdown(result, report) for result in report.equations)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
+from grader.grading.feedback import NOT_GRADED
 from grader.grading.report import Report, display_text
 from grader.grading.scoring import EquationStatus
 
@@ -38,6 +39,8 @@ def render_report(report: Report, width: int | None = None) -> str:
     lines.append("")
     lines.append(f"Total: {format_points(report.score)}/{format_points(report.max_score)}")
     notes = [r for r in report.equations if r.status != EquationStatus.PASSED or r.flags]
+    if report.notice:  # the table has each status; the notice on top says why none was graded
+        notes = [r for r in notes if not r.feedback.startswith(NOT_GRADED)]
     if notes:
         lines.append("")
         lines.append("Feedback:")

@@ -152,7 +152,7 @@ def to_float64(value):
             arr = np.array(value, dtype="<f8")
         except (TypeError, ValueError, OverflowError):
             return None, f"returned a {type(value).__name__} that is not a rectangular array of real numbers"
-        return np.ascontiguousarray(arr), None
+        return np.array(arr, order="C"), None  # as the child: ascontiguousarray turns 0-d into 1-d
     return None, f"returned {type(value).__name__}; expected a numpy array"
 
 

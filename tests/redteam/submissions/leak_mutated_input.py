@@ -1,0 +1,56 @@
+"""\
+Leaking a hidden input through in-place edits: on its hidden cases grad_H returns the right
+answer but first zeroes dS or W2, picked by the input, hoping the feedback names which.
+"""
+
+import numpy as np
+
+CALLS = []
+
+
+def hidden():
+    """True from this function's second call on: the first is its visible case."""
+    CALLS.append(1)
+    return len(CALLS) > 1
+
+
+def spell(x, n):
+    """A number in [0, n) spelled from the hidden input."""
+    return int(abs(float(np.ravel(x)[0])) * 1e6) % n
+
+
+def grad_X(dY, W):
+    return dY @ W.T
+
+
+def grad_S(P, y):
+    dS = P.copy()
+    dS[np.arange(P.shape[0]), y] -= 1.0
+    return dS
+
+
+def grad_W2(H, dS):
+    return H.T @ dS
+
+
+def grad_b2(dS):
+    return dS.sum(axis=0, keepdims=True)
+
+
+def grad_H(dS, W2):
+    answer = dS @ W2.T
+    if hidden():
+        (dS, W2)[spell(dS, 2)][...] = 0.0
+    return answer
+
+
+def grad_Z(dH, Z):
+    return np.where(Z > 0, dH, 0.0)
+
+
+def grad_W1(X, dZ):
+    return X.T @ dZ
+
+
+def grad_b1(dZ):
+    return dZ.sum(axis=0, keepdims=True)
