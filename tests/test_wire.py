@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.errors import ProtocolError
-from grader.sandbox.wire import FrameReader, encode_frame, parse_npy_header
+from grader.sandbox.wire import FrameReader, encode_frame, kept_elements, parse_npy_header
 
 
 def reader_for(data: bytes) -> FrameReader:
@@ -87,3 +87,22 @@ def test_a_header_numpy_would_never_write_is_a_protocol_error_not_a_crash(shape_
     header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}{tail}".encode()
     with pytest.raises(ProtocolError):
         parse_npy_header(header)
+
+
+def test_an_empty_array_whose_declared_extent_is_huge_is_recorded_by_shape_and_never_built():
+    data = npy(np.empty((2**31 - 1, 0)))
+    shape, value = reader_for(data).read_array(len(data), 6, later(), max_skip=1 << 20)
+    assert shape == (2**31 - 1, 0) and value is None
+    small = npy(np.empty((3, 0)))
+    assert reader_for(small).read_array(len(small), 6, later(), max_skip=1 << 20)[1].shape == (3, 0)
+
+
+def test_the_parent_reads_answers_up_to_sixteen_times_the_expected_size_to_name_a_mistake_by_value():
+    assert kept_elements((1, 9)) == 4096 and kept_elements((64, 64)) == 16 * 64 * 64
+
+
+def test_the_report_lists_no_array_whose_nested_lists_would_be_too_many():
+    from grader.grading.report import MAX_LISTED_CELLS, _array
+
+    assert _array(np.empty((2**31 - 1, 0))) is None and _array(np.empty((MAX_LISTED_CELLS + 1, 0))) is None
+    assert _array(np.empty((3, 0))) == [[], [], []]
