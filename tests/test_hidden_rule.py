@@ -284,3 +284,9 @@ def test_hidden_sentences_never_depend_on_the_facts_behind_their_category():
             two = CallOutcome(status, phase=phase, **b)
             assert feedback.call_fault(one, "f", True) == feedback.call_fault(two, "f", True), (status, a, b)
             assert feedback.file_notice(one, True) == feedback.file_notice(two, True)
+
+
+def test_a_near_name_is_suggested_only_while_no_hidden_input_has_been_sent():
+    """A re-import after a hidden call could define a function named after an input."""
+    assert "did you mean 'grad_w1'" in feedback.missing("grad_W1", ["grad_w1"], hidden=False)
+    assert feedback.missing("grad_W1", ["grad_W1_123456"], hidden=True) == "no function named 'grad_W1' in your file"
