@@ -10,6 +10,10 @@ class GraderError(Exception):
     """Base class for every error the grader reports about itself or its inputs."""
 
 
+class UsageError(GraderError):
+    """Wrong command-line words: the command's name and what to fix."""
+
+
 class RubricError(GraderError):
     """A rubric file is missing, unreadable, or does not match the schema."""
 
@@ -24,6 +28,14 @@ class ReferenceModuleError(GraderError):
 
 class SubmissionFileError(GraderError):
     """The submission path cannot be read (not the submission's content: that is data)."""
+
+
+class RosterError(GraderError):
+    """The batch input cannot be read as a class (not a single submission's fault)."""
+
+
+class BatchError(GraderError):
+    """A batch cannot run or merge as asked (not one submission's fault)."""
 
 
 class SandboxError(GraderError):

@@ -348,3 +348,81 @@ def test_a_rerun_regrades_everyone_after_the_reference_changes(tmp_path, capsys)
     assert "1 this run" in capsys.readouterr().out
     (row,) = read_gradebook(outdir).values()
     assert row["total"] != "11"
+
+
+def test_a_class_folder_with_non_utf8_names_is_graded_and_gets_its_gradebook(rubric, tmp_path):
+    cafe = os.fsdecode(b"caf\xe9")  # a Latin-1 name on a UTF-8 system
+    course = tmp_path / "class"
+    (course / f"d{cafe}").mkdir(parents=True)
+    (course / f"{cafe}.py").write_text(CORRECT)
+    (course / f"d{cafe}" / "quiz4.py").write_text(CORRECT)
+    (course / "plain.py").write_text(CORRECT)
+    assert grade_batch(course, "-o", tmp_path / "out", "--rubric", rubric, "-j", 2) == 0
+    rows = read_gradebook(tmp_path / "out")
+    assert {k: (r["source"], r["total"], r["status"]) for k, r in rows.items()} == {
+        "caf_": ("caf\ufffd.py", "11", "graded"),
+        "dcaf_": ("dcaf\ufffd", "11", "graded"),
+        "plain": ("plain.py", "11", "graded"),
+    }
+
+
+def test_only_regrades_the_one_submission_and_keeps_the_gradebook_whole(rubric, tmp_path, capsys):
+    course = tmp_path / "class"
+    course.mkdir()
+    (course / "ada.py").write_text(CORRECT)
+    shutil.copy(FIXTURES / "buggy" / "eq1_sign.py", course / "bob.py")
+    outdir = tmp_path / "out"
+    assert grade_batch(course, "-o", outdir, "--rubric", rubric, "--only", "bob") == 0
+    assert "No gradebook yet: 1 other submission(s) have no report" in capsys.readouterr().out
+    assert [p.name for p in (outdir / "reports").iterdir()] == ["bob.json"]
+    assert grade_batch(course, "-o", outdir, "--rubric", rubric) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (outdir / "reports").iterdir()}
+    gradebook = (outdir / "gradebook.csv").read_bytes()
+    capsys.readouterr()
+    assert grade_batch(course, "-o", outdir, "--rubric", rubric, "--only", "bob") == 0
+    assert "Regraded bob of 2 submissions" in capsys.readouterr().out
+    after = {p.name: p.stat().st_mtime_ns for p in (outdir / "reports").iterdir()}
+    assert after["ada.json"] == before["ada.json"] and after["bob.json"] != before["bob.json"]
+    assert (outdir / "gradebook.csv").read_bytes() == gradebook
+
+
+SLOW_EVERYWHERE = (
+    CORRECT
+    + """
+import time as _time
+
+
+def _slowly(function):
+    def slow(*args, **kwargs):
+        _time.sleep(0.3)
+        return function(*args, **kwargs)
+
+    return slow
+
+
+for _name, _value in list(globals().items()):
+    if callable(_value) and getattr(_value, "__module__", None) == __name__ and not _name.startswith("_"):
+        globals()[_name] = _slowly(_value)
+"""
+)
+
+
+def test_workers_stop_at_once_when_the_batch_is_killed_and_write_no_report_after(rubric, tmp_path):
+    course = tmp_path / "class"
+    course.mkdir()
+    (course / "slow.py").write_text(SLOW_EVERYWHERE)  # every call takes 0.3 s: over ten seconds in all
+    outdir = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "batch", course, "-o", outdir, "--rubric", rubric, "-j", "1"]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (outdir / "batch.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(3.0)  # the worker is grading by now
+    os.kill(run.pid, signal.SIGKILL)  # only the main process
+    run.communicate(timeout=30)
+    killed = time.monotonic()
+    while session_processes(run.pid) and time.monotonic() < killed + 10:
+        time.sleep(0.05)
+    assert session_processes(run.pid) == [] and time.monotonic() - killed < 3.0
+    time.sleep(0.5)  # a report, if any were still coming, would be renamed into place by now
+    assert not (outdir / "reports").exists() or list((outdir / "reports").iterdir()) == []

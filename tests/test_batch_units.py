@@ -13,7 +13,7 @@ import pytest
 
 from grader.assignment.rubric import load_rubric, resolve_rubric_path
 from grader.errors import GraderError
-from grader.frontends.batch.command import EMPTY_SHA256, Shard, Task, failure_report, parse_shard, sweep_temporaries
+from grader.frontends.batch.export import read_gradescope_metadata, unpack_export
 from grader.frontends.batch.gradebook import (
     GRADER_ERROR_FLAG,
     UNGRADABLE_FLAG,
@@ -22,17 +22,13 @@ from grader.frontends.batch.gradebook import (
     row_from_report,
     spreadsheet_text,
 )
+from grader.frontends.batch.outdir import sweep_temporaries
 from grader.frontends.batch.progress import Progress
-from grader.frontends.batch.roster import (
-    RosterError,
-    Submission,
-    find_submissions,
-    read_gradescope_metadata,
-    unique_ids,
-    unpack_export,
-)
+from grader.frontends.batch.roster import RosterError, Submission, find_submissions, unique_ids
 from grader.frontends.batch.summary import histogram, render_html, summarize_class
+from grader.frontends.batch.tasks import Shard, Task, failure_report, parse_shard
 from grader.frontends.cli import main
+from grader.grading.report import EMPTY_SHA256
 from grader.schemas import load_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "quiz4"
@@ -183,6 +179,40 @@ def test_an_input_that_is_not_a_class_says_what_was_expected(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RosterError, match="no submissions found"):
         find_submissions(tmp_path / "empty", "quiz4.py", tmp_path / "u")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("fake.zip", b"this was never a zip"), ("export.zip", b"PK\x03\x04truncated"), ("export.bin", b"PK\x03\x04")],
+)
+def test_a_damaged_zip_is_called_unreadable_not_a_single_file(tmp_path, name, content):
+    archive = tmp_path / name
+    archive.write_bytes(content)
+    with pytest.raises(RosterError, match="is not a readable zip file") as caught:
+        find_submissions(archive, "quiz4.py", tmp_path / "u")
+    assert "grade it with" not in str(caught.value)
+
+
+def test_a_bad_metadata_file_is_one_line_saying_where(tmp_path, monkeypatch, capsys):
+    write(tmp_path / "class" / "submission_metadata.yml", "submission_1:\n  :submitters: [a, b\n  - c: {\n")
+    write(tmp_path / "class" / "submission_1" / "quiz4.py")
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", "class", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "submission_metadata.yml: not valid Gradescope metadata (" in err
+    assert " at line 3, column " in err
+
+
+def test_only_names_a_submission_of_the_class_or_suggests_one(tmp_path, monkeypatch, capsys):
+    write(tmp_path / "class" / "ada.py")
+    write(tmp_path / "class" / "bob.py")
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", "class", "-o", "out", "--only", "adda"]) == 2
+    assert "--only adda: no submission has that id; did you mean ada?" in capsys.readouterr().err
+    shard = "1/2" if Shard(2, 2).contains("ada") else "2/2"
+    assert main(["batch", "class", "-o", "out", "--only", "ada", "--shard", shard]) == 2
+    assert f"--only ada: that submission is not in shard {shard}" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "reports").exists()
 
 
 # -- shards -----------------------------------------------------------------------------

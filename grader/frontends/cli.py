@@ -26,11 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from grader.errors import GraderError
-
-
-class UsageError(GraderError):
-    """Wrong command-line words."""
+from grader.errors import GraderError, UsageError
 
 
 class Parser(argparse.ArgumentParser):

@@ -5,10 +5,16 @@ their inputs, expected output and the submission's output; hidden cases carry on
 their verdict, the expected shape and the grader's own words: which fields may depend
 on the submission's answer is ``feedback.case_fields``'s rule. Everything but
 ``timings`` is deterministic for a given submission, rubric and seed.
+
+A submission that could not be graded at all (no readable file, or the grader failed on
+it) gets a Report too, from ``ungraded_report``: no equations, a top-level flag saying
+which, and the reason in ``submission.metadata.grading_error``, so every report a front
+end writes comes from the same code and schema.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import math
@@ -23,13 +29,29 @@ import grader
 from grader.assignment.rubric import Rubric
 from grader.files import write_json_atomic
 from grader.grading import feedback
-from grader.grading.cases import Case
+from grader.grading.cases import Case, derive_hidden_seed
 from grader.grading.scoring import EquationResult
 from grader.sandbox.outcomes import Protections
 from grader.schemas import schema_error
 
 SCHEMA_VERSION = 1
 MAX_LISTED_CELLS = 1 << 20  # an array nested into more lists than this is left out of the JSON
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # the sha256 of a file that could not be read
+
+
+class NotGraded(enum.Enum):
+    """Why a report has no equations; its value is the report's top-level flag."""
+
+    UNGRADABLE = "ungradable"  # no file could be read: the student's (or instructor's) to fix
+    GRADER_ERROR = "grader_error"  # the grader or the machine failed: not the student's fault
+
+
+# The sandbox section of a report whose submission never ran: nothing was in force, as nothing ran.
+NOT_RUN = Protections(
+    hidden_paths=(),
+    notes=("not run: the submission never reached the sandbox",),
+    **dict.fromkeys(("privilege_drop", "network_cut", "kill_all_processes", "rlimits"), False),
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,7 @@ class Report:
     notice: str = ""  # feedback about the file as a whole (why it could not be imported), said once
     metadata: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # about the whole submission (``NotGraded``); equations carry their own
 
     @property
     def score(self) -> float:
@@ -154,12 +177,12 @@ def report_to_dict(report: Report) -> dict:
         "submission": {
             "path": display_text(report.submission_path),
             "sha256": report.submission_sha256,
-            "metadata": dict(report.metadata),
+            "metadata": {key: display_text(value) for key, value in report.metadata.items()},
         },
         "score": report.score,
         "max_score": report.max_score,
         "equations": [equation_to_dict(r, report.cases[r.equation.id]) for r in report.equations],
-        "flags": sorted({f"{r.equation.id}:{flag}" for r in report.equations for flag in r.flags}),
+        "flags": sorted({*report.flags, *(f"{r.equation.id}:{flag}" for r in report.equations for flag in r.flags)}),
         "output": report.output,
         "notice": report.notice,
         "grader": {
@@ -182,6 +205,35 @@ def report_to_dict(report: Report) -> dict:
         "sandbox": report.protections.as_dict(),
         "timings": dict(report.timings),
     }
+
+
+def ungraded_report(
+    rubric: Rubric,
+    submission_path: str | Path,
+    sha256: str | None,
+    why: NotGraded,
+    reason: str,
+    metadata: Mapping[str, str] | None = None,
+) -> Report:
+    """The Report of a submission that could not be graded, saying why.
+
+    The schema has no "not graded" field, so the reason goes in
+    ``submission.metadata.grading_error`` and the top-level flags say ``why``;
+    ``sha256`` is the file's when it could be read (None: the sha256 of no bytes), and
+    the hidden seed is derived from it as for any grade, so a rerun reproduces it.
+    """
+    sha256 = sha256 or EMPTY_SHA256
+    return Report(
+        rubric=rubric,
+        submission_path=str(submission_path),
+        submission_sha256=sha256,
+        equations=(),
+        cases={},
+        seed=SeedInfo(hidden_seed=derive_hidden_seed(rubric.seed, sha256), source="derived"),
+        protections=NOT_RUN,
+        metadata={**(metadata or {}), "grading_error": reason},
+        flags=(why.value,),
+    )
 
 
 def validate_report(document: dict) -> None:

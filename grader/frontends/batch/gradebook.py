@@ -18,9 +18,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# Top-level report flags the batch writes itself on a report for a file it could not grade.
-UNGRADABLE_FLAG = "ungradable"
-GRADER_ERROR_FLAG = "grader_error"
+from grader.grading.report import NotGraded
+
+# Top-level flags of a report for a submission that could not be graded (``ungraded_report``).
+UNGRADABLE_FLAG = NotGraded.UNGRADABLE.value
+GRADER_ERROR_FLAG = NotGraded.GRADER_ERROR.value
 # Equation flags and case statuses that mean a person should look at the submission:
 # the grade may not say what the student knows, or the student may have tried to cheat.
 REVIEW_FLAGS = {
