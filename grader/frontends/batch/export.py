@@ -103,8 +103,8 @@ def yaml_problem(err: yaml.YAMLError) -> str:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = err.problem or err.context or "malformed"
-        return f"{what}{where}"
-    return " ".join(str(err).split())
+        return clip(" ".join(f"{what}{where}".split()))
+    return clip(" ".join(str(err).split()))
 
 
 def read_gradescope_metadata(path: Path) -> dict[str, dict[str, str]]:
