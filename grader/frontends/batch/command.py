@@ -54,7 +54,7 @@ from grader.frontends.batch.outdir import (
 from grader.frontends.batch.pool import run_pool
 from grader.frontends.batch.progress import Progress, format_duration
 from grader.frontends.batch.roster import Submission, find_submissions
-from grader.frontends.batch.tasks import Outcome, Task, parse_shard
+from grader.frontends.batch.tasks import Outcome, Shard, Task, parse_shard
 from grader.frontends.cli import Parser
 
 
@@ -93,7 +93,9 @@ def merge_parser() -> Parser:
     return parser
 
 
-def check_only(only: Collection[str], everyone: Sequence[Submission], chosen: Sequence[Submission], shard) -> None:
+def check_only(
+    only: Collection[str], everyone: Sequence[Submission], chosen: Sequence[Submission], shard: Shard | None
+) -> None:
     """Every ``--only`` id names a submission of this run; else a BatchError naming the closest id."""
     ids = [s.id for s in everyone]
     in_run = {s.id for s in chosen}
