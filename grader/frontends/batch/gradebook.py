@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from grader.grading.report import NotGraded
 
@@ -25,12 +26,14 @@ UNGRADABLE_FLAG = NotGraded.UNGRADABLE.value
 GRADER_ERROR_FLAG = NotGraded.GRADER_ERROR.value
 # Equation flags and case statuses that mean a person should look at the submission:
 # the grade may not say what the student knows, or the student may have tried to cheat.
-REVIEW_FLAGS = {
-    "timeout": "a call ran past the time limit",
-    "crashed": "the process crashed or was killed (memory, signals, output limit)",
-    "forbidden_import": "imports a library the assignment forbids",
-    "oracle_disagreement": "the reference and finite differences disagree (a rubric problem)",
-}
+REVIEW_FLAGS = MappingProxyType(
+    {
+        "timeout": "a call ran past the time limit",
+        "crashed": "the process crashed or was killed (memory, signals, output limit)",
+        "forbidden_import": "imports a library the assignment forbids",
+        "oracle_disagreement": "the reference and finite differences disagree (a rubric problem)",
+    }
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
