@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.assignment.rubric import load_rubric, resolve_rubric_path
-from grader.frontends.batch.export import MAX_FIELD_CHARS, read_gradescope_metadata
+from grader.frontends.batch.export import MAX_FIELD_CHARS, MAX_FOLDER_CHARS, MAX_JOINED_CHARS, read_gradescope_metadata
 from grader.frontends.batch.outdir import write_checked_report
 from grader.frontends.batch.roster import RosterError, find_submissions
 from grader.frontends.batch.tasks import Task, failure_report
@@ -120,11 +120,13 @@ def test_a_few_yaml_aliases_as_ruby_writes_them_still_read(tmp_path):
 def test_every_metadata_field_is_capped_and_only_plain_values_are_kept(tmp_path):
     path = tmp_path / "submission_metadata.yml"
     long = "x" * 5_000
-    members = "\n".join(f"  - :name: {long}\n    :sid: [{long}]\n    :email: {{a: {long}}}" for _ in range(3))
+    members = "\n".join(f"  - :name: {long}\n    :sid: [{long}]\n    :email: {{a: {long}}}" for _ in range(8))
     path.write_text(f"? {long}\n:\n  :submitters:\n{members}\n")  # an explicit key: may be any length
     (folder, who), *_ = read_gradescope_metadata(path).items()
-    assert len(folder) <= MAX_FIELD_CHARS and folder.endswith("\u2026")
-    assert len(who["name"]) <= MAX_FIELD_CHARS and who["sid"] == "" and who["email"] == ""
+    assert len(folder) == MAX_FOLDER_CHARS and folder.endswith("\u2026")
+    names = who["name"].split("; ")
+    assert len(who["name"]) == MAX_JOINED_CHARS and all(len(name) <= MAX_FIELD_CHARS for name in names)
+    assert who["sid"] == "" and who["email"] == ""
 
 
 @pytest.mark.parametrize("text", ["[" * 50_000, "a:\n" + "".join(" " * i + "- \n" for i in range(1, 3000))])

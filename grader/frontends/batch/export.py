@@ -27,7 +27,9 @@ GRADESCOPE_METADATA = "submission_metadata.yml"
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 MAX_ZIP_MEMBERS = 200_000
 UNPACKED_MARKER = ".unpacked-from"
-MAX_FIELD_CHARS = 300  # a name, email or SID list from the metadata, and a folder name it lists
+MAX_FIELD_CHARS = 200  # per person and value (a name, an email, a SID), as for a Gradescope submission
+MAX_JOINED_CHARS = 1000  # per metadata field, a whole group's values joined
+MAX_FOLDER_CHARS = 255  # a folder name the metadata lists: no longer than a file name may be
 MAX_ALIAS_NODES = 10_000  # what YAML aliases may add, counted as the nodes they repeat
 ZIP_MAGIC = b"PK"
 
@@ -85,7 +87,7 @@ def _field(record: dict, key: str):
     return record.get(f":{key}", record.get(key)) if isinstance(record, dict) else None
 
 
-def clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+def clip(text: str, limit: int) -> str:
     """At most ``limit`` characters, marked with an ellipsis where cut."""
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -93,7 +95,7 @@ def clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
 def _scalar(value) -> str:
     """A submitter's name, email or SID as text; anything that is not a plain value counts as absent."""
     if isinstance(value, (str, int, float, datetime.date)) and not isinstance(value, bool):
-        return clip(str(value))
+        return clip(str(value), MAX_FIELD_CHARS)
     return ""
 
 
@@ -103,8 +105,8 @@ def yaml_problem(err: yaml.YAMLError) -> str:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = err.problem or err.context or "malformed"
-        return clip(" ".join(f"{what}{where}".split()))
-    return clip(" ".join(str(err).split()))
+        return clip(" ".join(f"{what}{where}".split()), MAX_FIELD_CHARS)
+    return clip(" ".join(str(err).split()), MAX_FIELD_CHARS)
 
 
 def read_gradescope_metadata(path: Path) -> dict[str, dict[str, str]]:
@@ -129,8 +131,8 @@ def read_gradescope_metadata(path: Path) -> dict[str, dict[str, str]]:
         who = {}
         for key in ("name", "email", "sid"):
             values = [text for text in (_scalar(_field(s, key)) for s in submitters) if text]
-            who[key] = clip("; ".join(values))
-        people[clip(_scalar(folder) or "submission")] = who
+            who[key] = clip("; ".join(values), MAX_JOINED_CHARS)
+        people[clip(str(folder), MAX_FOLDER_CHARS) if _scalar(folder) else "submission"] = who
     return people
 
 
