@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
+import signal
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -44,7 +47,7 @@ def filtered(check) -> dict:
             os.close(read)
             lib = libc()
             lib.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            program = seccomp_program(os.getppid(), os.getpgid(os.getppid()))
+            program = seccomp_program(os.getpid())
             buffer = ctypes.create_string_buffer(program, len(program))
             prog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
             if lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0:
@@ -89,6 +92,49 @@ def test_the_filter_refuses_sockets_leaving_the_group_and_signalling_the_grader(
     assert answers["setsid"] == answers["setpgid"] == errno.EPERM
     assert answers["kill_all"] == answers["kill_grader"] == answers["kill_group"] == errno.EPERM
     assert answers["new_user_namespace"] == answers["sysv_shm"] == errno.EPERM
+
+
+@needs_seccomp
+def test_the_filter_lets_no_signal_reach_any_process_but_its_own_not_even_asynchronously():
+    """Issue 16: not only the parent and its group: a sibling (any grader process), and no F_SETOWN/F_SETSIG."""
+    sibling = subprocess.Popen(["sleep", "30"])  # stands for a batch's main process, forkserver or worker
+    try:
+
+        def check():
+            lib = libc()
+
+            def raw(result):
+                if result < 0:
+                    raise OSError(ctypes.get_errno(), "")
+
+            read, write = os.pipe()
+            pair = socket.socketpair()
+            target = ctypes.c_int(os.getppid())
+            answers = {
+                "kill_sibling": errno_of(lambda: os.kill(sibling.pid, 0)),
+                "tgkill_sibling": errno_of(lambda: raw(lib.syscall(234, sibling.pid, sibling.pid, 0))),
+                "setown": errno_of(lambda: fcntl.fcntl(read, fcntl.F_SETOWN, os.getppid())),
+                "setsig": errno_of(lambda: fcntl.fcntl(read, 10, signal.SIGKILL)),  # F_SETSIG
+                "setown_ex": errno_of(
+                    lambda: raw(lib.fcntl(read, 15, ctypes.byref((ctypes.c_int * 2)(1, os.getppid()))))
+                ),
+                "fiosetown": errno_of(lambda: raw(lib.ioctl(read, 0x8901, ctypes.byref(target)))),
+                "siocspgrp": errno_of(lambda: raw(lib.ioctl(pair[0].fileno(), 0x8902, ctypes.byref(target)))),
+                "clone_parent": errno_of(lambda: raw(lib.syscall(56, 0x8000 | signal.SIGCHLD, 0, 0, 0, 0))),
+                "async_still_works": errno_of(lambda: fcntl.fcntl(read, fcntl.F_SETFL, os.O_ASYNC)),
+                "getown": fcntl.fcntl(read, fcntl.F_GETOWN),
+            }
+            os.write(write, b"x")  # ready now: with no owner, nobody is signalled
+            return answers
+
+        answers = filtered(check)
+        assert sibling.poll() is None, "the sibling is alive"
+    finally:
+        sibling.kill()
+        sibling.wait()
+    refused = {k: v for k, v in answers.items() if k not in ("async_still_works", "getown")}
+    assert refused == dict.fromkeys(refused, errno.EPERM), answers
+    assert answers["async_still_works"] == 0 and answers["getown"] == 0
 
 
 @needs_seccomp

@@ -53,6 +53,8 @@ class Settings:
     memory_limit_mb: int = 1024
     output_limit_kb: int = 1024
     processes_limit: int = 64
+    submission_time_limit: float = 60.0
+    submission_memory_mb: int = 2048
     shape_credit: float = 0.5
     mutation_penalty: float = 0.0
     forbidden_imports: tuple[str, ...] = ()
@@ -157,6 +159,8 @@ def parse_settings(raw: dict) -> Settings:
         memory_limit_mb=raw.get("memory_limit_mb", defaults.memory_limit_mb),
         output_limit_kb=raw.get("output_limit_kb", defaults.output_limit_kb),
         processes_limit=raw.get("processes_limit", defaults.processes_limit),
+        submission_time_limit=float(raw.get("submission_time_limit", defaults.submission_time_limit)),
+        submission_memory_mb=raw.get("submission_memory_mb", defaults.submission_memory_mb),
         shape_credit=float(raw.get("shape_credit", defaults.shape_credit)),
         mutation_penalty=float(raw.get("mutation_penalty", defaults.mutation_penalty)),
         forbidden_imports=tuple(raw.get("forbidden_imports", ())),

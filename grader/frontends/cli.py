@@ -8,7 +8,9 @@
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
 validated; 1 when ``validate`` finds the reference and finite differences disagree;
-2 for usage, file or rubric errors, with one line that says what to fix.
+2 for usage, file or rubric errors, with one line that says what to fix; 130 for
+Ctrl-C and 128 + the signal for SIGTERM or SIGHUP, after one line (the sandbox and
+every process of the submission are stopped on the way out).
 
 Each command imports what it needs when it runs: ``grade FILE`` starts the sandbox's
 zygote first (``grader/zygote_client.py`` is light to import for that reason), so the
@@ -21,12 +23,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from grader.errors import GraderError, UsageError
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the grader is so ``with Sandbox`` blocks unwind and kill their children."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> NoReturn:
+    for number in (signal.SIGTERM, signal.SIGHUP):  # one is enough: a second must not cut the unwinding short
+        signal.signal(number, signal.SIG_IGN)
+    raise Stopped(signum)
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,8 +81,8 @@ def run_grade(argv: Sequence[str]) -> int:
     from grader.grading.pipeline import grade_submission
     from grader.grading.report import display_text, write_report
 
-    rubric = load_rubric(resolve_rubric_path(args.rubric))
     try:
+        rubric = load_rubric(resolve_rubric_path(args.rubric))
         report = grade_submission(Path(args.submission), rubric, seed=args.seed, host=host)
     finally:
         host.close()
@@ -122,10 +139,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
             return run_command(argv[0], argv[1:])
-        return run_grade(argv)
+        return run_stoppable(run_grade, argv)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def run_stoppable(command, argv: Sequence[str]) -> int:
+    """Run ``command``, turning Ctrl-C, SIGTERM and SIGHUP into one line and an exit code.
+
+    The two signals become an exception (``Stopped``) in the main thread, as Ctrl-C
+    already is, so every ``with Sandbox`` on the way out kills the submission's
+    processes instead of leaving a child spinning until its CPU limit. Handlers are
+    installed only from the main thread (tests may call ``main`` from another) and
+    restored afterwards (tests call ``main`` in-process).
+    """
+    previous = {}
+    if threading_is_main():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, _raise_stopped)
+    try:
+        return command(argv)
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        why = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"\n{why}: no report was written", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def run() -> NoReturn:

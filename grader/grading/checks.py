@@ -53,6 +53,7 @@ CALL_TO_CASE = {
     CallStatus.CRASHED: CaseStatus.CRASHED,
     CallStatus.MISSING: CaseStatus.MISSING,
     CallStatus.NOT_IMPLEMENTED: CaseStatus.NOT_IMPLEMENTED,
+    CallStatus.NOT_RUN: CaseStatus.SKIPPED,  # the submission's time limit, or a child that kept dying: feedback says
 }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from grader.sandbox.budget import SAME_DEATHS
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
 if TYPE_CHECKING:
@@ -136,9 +137,24 @@ def process_end(outcome: CallOutcome, function: str, hidden: bool) -> str:
     return f"the process sent a malformed reply{detail}"
 
 
+def not_run(outcome: CallOutcome, function: str) -> str:
+    """A case the sandbox refused to run (``grader/sandbox/budget.py``): the grader's limit, in its words."""
+    if outcome.problem == "same_deaths":
+        return (
+            f"not run: {function} ended its process the same way {SAME_DEATHS} times, "
+            "so it was not started again for the remaining cases"
+        )
+    return (
+        f"not run: the submission used up its {outcome.limit or 0:g} s time limit "
+        "(for every import and call together) before this case"
+    )
+
+
 def call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
     """A student-facing sentence for a call that produced no array."""
     status = outcome.status
+    if status == CallStatus.NOT_RUN:
+        return not_run(outcome, function)
     if outcome.phase == "import" and status != CallStatus.MISSING:
         return not_imported(outcome, hidden)
     if status == CallStatus.NOT_IMPLEMENTED:

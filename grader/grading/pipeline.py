@@ -53,6 +53,8 @@ def limits_for(rubric: Rubric) -> Limits:
         memory_bytes=s.memory_limit_mb * 1024 * 1024,
         output_bytes=s.output_limit_kb * 1024,
         processes=s.processes_limit,
+        submission_seconds=s.submission_time_limit,
+        submission_memory_bytes=s.submission_memory_mb * 1024 * 1024,
     )
 
 

@@ -75,7 +75,9 @@ def summarize(equation: Equation, cases: tuple[CheckResult, ...], status: Equati
         total=len(cases),
         passed=sum(c.status == CaseStatus.PASSED for c in cases),
         credited=sum(c.status == CaseStatus.SHAPE_CREDIT for c in cases),
-        messages=[c.message for c in failing],
+        # a case not run says why (an earlier timeout, the submission's time limit): the lead when none failed
+        messages=[c.message for c in failing]
+        or [c.message for c in cases if c.status == CaseStatus.SKIPPED and c.message],
         counted=status not in (EquationStatus.MISSING, EquationStatus.NOT_IMPLEMENTED),
     )
 

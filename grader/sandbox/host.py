@@ -6,7 +6,9 @@ what is per process by nature, like a connection pool:
 
 * the zygote (``zygote_client.Zygote``): started once, shared by every sandbox of
   the process, abandoned after ``ZYGOTE_RETRIES`` failures;
-* the sandbox uids known to have no process left (swept since their last child);
+* the sandbox uids: each ``Sandbox`` (each submission) gets one of its own, from a
+  range of ``UIDS_PER_PROCESS`` derived from this process's pid, and those known to
+  have no process left (swept since their last child);
 * the isolation mechanisms this machine refused, with the first reason, so later
   sandboxes plan without them instead of failing again.
 
@@ -23,6 +25,22 @@ import sys
 
 from grader.sandbox.zygote_client import ZYGOTE_RETRIES, Zygote, ZygoteError
 
+SANDBOX_UID_BASE = 0x5A000000  # far above any real account
+UID_SLOT_BITS = 8  # uids per grader process: 256, reused in turn (each is swept before it is used again)
+UIDS_PER_PROCESS = 1 << UID_SLOT_BITS
+PID_LIMIT = 1 << 22  # Linux's largest pid_max: the whole range stays below 2**32 - 1
+SANDBOX_UIDS = range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + PID_LIMIT * UIDS_PER_PROCESS)
+
+
+def sandbox_uid(pid: int, serial: int) -> int:
+    """The uid of a grader process's ``serial``-th sandbox: no two submissions in a row share one."""
+    return SANDBOX_UID_BASE + (pid << UID_SLOT_BITS) + serial % UIDS_PER_PROCESS
+
+
+def grader_pid_of(uid: int) -> int:
+    """The pid of the grader process a sandbox uid belongs to (``sandbox_uid``'s inverse)."""
+    return (uid - SANDBOX_UID_BASE) >> UID_SLOT_BITS
+
 
 class SandboxHost:
     """The zygote, the clean uids and the failed mechanisms of one grader process."""
@@ -34,6 +52,7 @@ class SandboxHost:
         self.zygote_failures = 0
         self.clean_uids: set[int] = set()
         self.failed_mechanisms: dict[str, str] = {}
+        self.sandboxes = 0
 
     # -- the zygote ----------------------------------------------------------------
 
@@ -75,6 +94,12 @@ class SandboxHost:
         self.failed_mechanisms.setdefault(mechanism, reason)
 
     # -- sandbox uids --------------------------------------------------------------------
+
+    def next_uid(self) -> int:
+        """A uid for the next sandbox: one per submission, so nothing one leaves (zombies, a full
+        process table) counts against the next one's limits."""
+        self.sandboxes += 1
+        return sandbox_uid(os.getpid(), self.sandboxes - 1)
 
     def sweep_uid(self, uid: int) -> None:
         """Kill every process of a sandbox uid: through the zygote (a fork of a small process) or directly."""

@@ -30,6 +30,7 @@ class CallStatus(enum.Enum):
     EXITED = "exited"
     IMPORT_ERROR = "import_error"
     PROTOCOL = "protocol"
+    NOT_RUN = "not_run"  # the submission's budget was spent, or the child kept dying the same way
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,27 @@ class Limits:
     output_bytes: int
     processes: int
     open_files: int = 64
+    submission_seconds: float = 60.0  # every import and call of the submission together
+    submission_memory_bytes: int = 2 << 30  # all of its processes together
+
+
+@dataclass(frozen=True)
+class MemoryBound:
+    """What bounded the memory of the submission's processes taken together, for the report.
+
+    ``mechanism``: ``cgroup v2`` or ``cgroup v1`` (a memory limit on the group of its
+    processes), ``process limit`` (RLIMIT_NPROC x RLIMIT_AS) or ``per process`` (only
+    RLIMIT_AS: their number is not bounded); ``reason`` says why a stronger one was not used.
+    """
+
+    mechanism: str
+    total_bytes: int | None
+    processes: int | None
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        total = None if self.total_bytes is None else self.total_bytes // (1024 * 1024)
+        return {"mechanism": self.mechanism, "total_mb": total, "processes": self.processes, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class Protections:
     namespaces: bool = False
     minimal_filesystem: bool = False
     syscall_filter: bool = False
+    memory_bound: MemoryBound | None = None
 
     @property
     def reference_hidden(self) -> bool:
@@ -107,6 +130,7 @@ class Protections:
             "minimal_filesystem": self.minimal_filesystem,
             "syscall_filter": self.syscall_filter,
             "notes": list(self.notes),
+            **({} if self.memory_bound is None else {"memory_bound": self.memory_bound.as_dict()}),
         }
 
     @property

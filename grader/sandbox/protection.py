@@ -175,7 +175,10 @@ def plan_protections(hidden_paths: Sequence[Path], failed: Mapping[str, str]) ->
     if not is_root():
         note = "not running as root: the submission runs as your own user and can read and write your files"
         if filtered:
-            note += "; a seccomp filter refuses its network sockets and keeps its processes in one group"
+            note += (
+                "; a seccomp filter refuses its network sockets, keeps its processes in one group "
+                "and lets it signal none but its own"
+            )
         protections = Protections(
             privilege_drop=False,
             network_cut=filtered,
@@ -260,10 +263,14 @@ def confinement_for(
     covers: Sequence[str],
     uid: int | None,
     rlimits: Sequence[tuple[int, int, int]],
-    seccomp: bytes | None,
     env: dict[str, str],
+    cgroup_procs: Sequence[str] = (),
+    parent_pid: int = 0,
 ) -> Confinement:
-    """What a child started under ``protections`` does to itself (``root``: where to build the minimal tree)."""
+    """What a child started under ``protections`` does to itself (``root``: where to build the minimal tree).
+
+    ``cgroup_procs``: the submission's cgroup to join; ``parent_pid``: who forks it.
+    """
     p = protections
     minimal = p.namespaces and p.minimal_filesystem
     return Confinement(
@@ -277,6 +284,8 @@ def confinement_for(
         python=tuple(str(path) for path in python_paths()) if minimal else (),
         uid=uid,
         rlimits=tuple(rlimits),
-        seccomp=seccomp if p.syscall_filter else None,
+        syscall_filter=p.syscall_filter,
         env=dict(env),
+        cgroup_procs=tuple(cgroup_procs),
+        parent_pid=parent_pid,
     )

@@ -4,19 +4,25 @@ A submission runs in a child Python process (``grader/child.py``) that the paren
 feeds inputs and reads float64 arrays from, under limits it cannot lift:
 
 * always: its own session, RLIMIT_AS / CPU / FSIZE / NOFILE / CORE, a wall clock per
-  call, stdout and stderr captured to a capped file per child, a private working folder;
+  call and one for the whole submission (``budget.py``: cases left when it is spent,
+  or of a function that killed its child the same way twice, are not run, saying
+  why), stdout and stderr captured to a capped file per child, a private working
+  folder, and SIGKILL when the process that forked it dies;
 * on Linux x86-64 and arm64, as any user: a seccomp filter that refuses sockets,
-  leaving its process group (``setsid``, ``setpgid``), signalling or tracing the
-  grader, new namespaces and io_uring. So even on a student's laptop there is no
-  network, and no process of the submission outlives the run;
+  leaving its process group (``setsid``, ``setpgid``), signalling any process but its
+  own (asynchronously too), tracing, new namespaces and io_uring. So even on a
+  student's laptop there is no network, no process of the grader can be killed, and
+  no process of the submission outlives the run;
 * as root (Gradescope, CI, an instructor's container): private mount, network and IPC
   namespaces in which the child's whole filesystem is a minimal read-only tree (the
   Python installation, a few devices, fresh /tmp, /var/tmp and /dev/shm, a /proc that
   shows only its own processes): the grader's files, the rubric, the reference, the
   repository and the report's folder are not there at all. Then a drop to an
-  unprivileged uid of its own (no supplementary groups, no_new_privs, RLIMIT_NPROC),
-  and every process of that uid is killed whenever a child is replaced or the sandbox
-  closes, ``setsid`` daemons included.
+  unprivileged uid of its own, one per submission (no supplementary groups,
+  no_new_privs, RLIMIT_NPROC), and every process of that uid is killed whenever a
+  child is replaced or the sandbox closes, ``setsid`` daemons included. The memory of
+  all its processes together is bounded by a cgroup of its own (``cgroup.py``), or
+  else by RLIMIT_NPROC x RLIMIT_AS; ``Protections.memory_bound`` says which.
 
 What each mechanism is and how the child sets it up on itself is in
 ``grader/isolation.py`` (and the filter in ``grader/seccomp.py``); this module runs the
@@ -41,12 +47,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError, SandboxError
 from grader.sandbox import wire
-from grader.sandbox.host import SandboxHost
+from grader.sandbox.budget import Budget
+from grader.sandbox.cgroup import bound_memory, fallback_bound, process_cap
+from grader.sandbox.host import SANDBOX_UID_BASE, SandboxHost
 from grader.sandbox.outcomes import CallOutcome, CallStatus, ImportOutcome, Limits, Protections
 from grader.sandbox.processes import ChildProcess, ForkedChild, SpawnedChild, Transcript
 from grader.sandbox.protection import (
@@ -59,14 +68,21 @@ from grader.sandbox.protection import (
 )
 from grader.sandbox.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, base_env, child_program
 from grader.untrusted.confine import Confinement, confine
-from grader.untrusted.seccomp import seccomp_program, seccomp_supported
+from grader.untrusted.seccomp import seccomp_supported
 
-__all__ = ["CallOutcome", "CallStatus", "ImportOutcome", "Limits", "Protections", "Sandbox", "SandboxHost"]
+__all__ = [
+    "SANDBOX_UID_BASE",
+    "CallOutcome",
+    "CallStatus",
+    "ImportOutcome",
+    "Limits",
+    "Protections",
+    "Sandbox",
+    "SandboxHost",
+]
 
 if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never needs numpy loaded
     import numpy as np
-
-SANDBOX_UID_BASE = 0x5A000000  # far above any real account; one uid per grading process
 
 
 # -- the sandbox -------------------------------------------------------------------------
@@ -114,11 +130,17 @@ class Sandbox:
         self.shown_end: int | None = None
         self.scratch: Path | None = None
         self._covers: tuple[str, ...] = ()
+        self._uid = host.next_uid()  # one per submission (host.py)
+        self.budget = Budget(limits.submission_seconds)
+        self.cgroup, bound = bound_memory(f"grader-{self._uid:x}", limits, self.uid is not None, host.failed_mechanisms)
+        if self.cgroup is None and bound.reason:
+            host.remember_failure("memory_cgroup", bound.reason.split("; ")[0])
+        self.protections = replace(self.protections, memory_bound=bound)
         self._configure()
 
     @property
     def uid(self) -> int | None:
-        return SANDBOX_UID_BASE + os.getpid() if self.protections.privilege_drop else None
+        return self._uid if self.protections.privilege_drop else None
 
     def _configure(self) -> None:
         """Working folder for the current protections: /tmp when it is private, else a folder of its own."""
@@ -148,6 +170,8 @@ class Sandbox:
     def close(self) -> None:
         """Kill every process of the submission and remove the private folders."""
         self._stop_child()
+        if self.cgroup is not None:
+            self.cgroup.close()
         self.transcript.close_capture()
         shutil.rmtree(self.private, ignore_errors=True)
         if self.scratch is not None:
@@ -171,8 +195,11 @@ class Sandbox:
     def _confinement(self, zygote: Zygote | None) -> Confinement:
         """What the next child does to itself before the submission runs (see ``isolation.confine``)."""
         limits = self.limits
-        cpu = int(limits.import_time_limit + limits.time_limit * self.expected_calls) + 2
-        rlimits = [] if self.uid is None else [(resource.RLIMIT_NPROC, limits.processes, limits.processes)]
+        cpu = (
+            int(min(limits.import_time_limit + limits.time_limit * self.expected_calls, limits.submission_seconds)) + 2
+        )
+        nproc = limits.processes if self.cgroup is not None else process_cap(limits)
+        rlimits = [] if self.uid is None else [(resource.RLIMIT_NPROC, nproc, nproc)]
         rlimits += [
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_FSIZE, limits.output_bytes, limits.output_bytes),
@@ -181,17 +208,16 @@ class Sandbox:
             (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),  # last: see isolation.confine
         ]
         filtered = self.protections.syscall_filter and seccomp_supported()
-        helpers = [zygote.pid] if zygote is not None else []
-        program = seccomp_program(os.getpid(), os.getpgrp(), helpers) if filtered else None
         return confinement_for(
-            self.protections,
+            replace(self.protections, syscall_filter=filtered),
             workdir=self.workdir,
             root=str(self.private / "root"),
             covers=self._covers,
             uid=self.uid,
             rlimits=rlimits,
-            seccomp=program,
             env=self._env(),
+            cgroup_procs=self.cgroup.procs_files if self.cgroup is not None else (),
+            parent_pid=zygote.pid if zygote is not None else os.getpid(),
         )
 
     def _env(self) -> dict[str, str]:
@@ -284,6 +310,12 @@ class Sandbox:
                 break
             except MechanismFailed as failed:
                 self.host.remember_failure(failed.mechanism, failed.reason)
+                if failed.mechanism == "memory_cgroup" and self.cgroup is not None:
+                    self.cgroup.close()
+                    self.cgroup = None
+                    bound = fallback_bound(self.limits, self.uid is not None, f"cannot join it: {failed.reason}")
+                    self.protections = replace(self.protections, memory_bound=bound)
+                    continue
                 weaker = without(self.protections, failed.mechanism, failed.reason, self.hidden_paths)
                 if weaker == self.protections:
                     raise SandboxError(f"cannot start the sandboxed child: {failed}") from failed
@@ -292,7 +324,7 @@ class Sandbox:
         else:
             raise SandboxError("cannot start the sandboxed child: every isolation mechanism failed")
         started = time.monotonic()
-        deadline = started + self.limits.import_time_limit
+        deadline = self.budget.deadline(started + self.limits.import_time_limit)
         header = {"op": "load", "filename": self.filename, "source_len": len(self.source), "forbidden": self.forbidden}
         timeout = CallOutcome(CallStatus.TIMEOUT, phase="import", limit=self.limits.import_time_limit)
         try:
@@ -301,7 +333,8 @@ class Sandbox:
             names = wire.parse_names(reply.get("names")) if reply.get("status") == "ready" else None
         except wire.Timeout:
             self._stop_child()
-            return ImportOutcome(False, failure=timeout, after_hidden=self.hidden_seen)
+            failure = self.budget.spent() if self.budget.cut(deadline) else timeout
+            return ImportOutcome(False, failure=failure, after_hidden=self.hidden_seen)
         except (EOFError, OSError, ProtocolError):
             failure = self._fault_after_death(deadline, "import")
             return ImportOutcome(False, failure=failure, after_hidden=self.hidden_seen)
@@ -388,6 +421,9 @@ class Sandbox:
         """Call ``function`` on the arguments in the child; every fault comes back as data."""
         if hidden and self.shown_end is None:
             self.shown_end = self.printed_so_far()
+        refused = self.budget.refusal(function)
+        if refused is not None and (self.import_outcome is None or self.import_outcome.ok):
+            return refused  # before a restart: that is what costs
         imported = self.ensure_started()
         if not imported.ok:
             return imported.failure
@@ -404,7 +440,7 @@ class Sandbox:
             "args": [{"name": name, "len": len(p)} for name, p in zip(names, payloads)],
         }
         started = time.monotonic()
-        deadline = started + self.limits.time_limit
+        deadline = self.budget.deadline(started + self.limits.time_limit)
         keep = wire.kept_elements(expected_shape)
         shape, value = None, None
         try:
@@ -415,9 +451,11 @@ class Sandbox:
                 shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
         except wire.Timeout:
             self._stop_child()
+            if self.budget.cut(deadline):
+                return self.budget.spent()
             return CallOutcome(CallStatus.TIMEOUT, limit=self.limits.time_limit, elapsed=time.monotonic() - started)
         except (EOFError, OSError):
-            return self._fault_after_death(deadline, "call")
+            return self.budget.record(function, self._fault_after_death(deadline, "call"))
         except ProtocolError as err:
             self._stop_child()
             return CallOutcome(CallStatus.PROTOCOL, detail=str(err))

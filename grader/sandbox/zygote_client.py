@@ -111,8 +111,8 @@ class Zygote:
     It is started with the code it runs (``untrusted_code``) and is not waited
     for: the first request waits for it to be ready, so its numpy import overlaps
     whatever the grader does meanwhile. It stays in the
-    grader's process group, which the seccomp filter already protects; its pid is
-    added to the filter (``seccomp_program``'s ``helper_pids``). Any failure closes it
+    grader's process group; the seccomp filter lets a child signal none but its own
+    processes, so neither can be reached. Any failure closes it
     for good: the caller falls back to a direct spawn or sweep.
     """
 

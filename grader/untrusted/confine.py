@@ -5,13 +5,18 @@ This is the applying half of the isolation the parent plans in
 ``Confinement`` (plain data, JSON on the way to the zygote), and ``confine`` applies
 it in a fixed, visible order, like nsjail's ``containProc``:
 
+0. joining the submission's cgroup (``cgroup_procs``: its memory and process count
+   as a whole, see ``grader/sandbox/cgroup.py``), while /sys is still in view;
 1. private namespaces (mount, IPC, network) and, without a minimal root, empty
    mounts over the hidden folders;
 2. the minimal read-only root and the chroot into it;
-3. the working folder, then the drop to the sandbox uid (no groups);
+3. the working folder, then the drop to the sandbox uid (no groups), then the
+   parent-death signal (SIGKILL when the process that forked it, the zygote or the
+   grader, dies; a change of uid clears it, so it comes after), and a check that the
+   parent is still there;
 4. a check that the interpreter is still reachable inside the root;
 5. no_new_privs, then the resource limits, RLIMIT_AS last;
-6. the seccomp filter (``seccomp.py``).
+6. the seccomp filter (``seccomp.py``), built for this process's pid.
 
 A step that fails names its mechanism on the report descriptor (``stage``), so the
 parent can start the child again without it.
@@ -33,12 +38,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .seccomp import install_filter
+from .seccomp import install_filter, seccomp_program
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # the world-writable folders of a usual system
 SWEEP_PASSES = 3  # kill(-1) passes per sweep; one is enough (see kill_all_as), the others are margin
 
@@ -64,7 +70,9 @@ class Confinement:
 
     ``unshare_flags`` 0 means no private namespaces; ``root`` None means no minimal
     root (then ``hidden`` folders get empty mounts on the host's tree). ``rlimits``
-    are applied in order, RLIMIT_AS last. ``seccomp`` is the filter program, or None.
+    are applied in order, RLIMIT_AS last. ``syscall_filter``: install the seccomp
+    filter. ``cgroup_procs``: the ``cgroup.procs`` files to join first (none: no
+    cgroup). ``parent_pid``: the process forking it (0: don't check it is alive).
     """
 
     workdir: str
@@ -77,13 +85,14 @@ class Confinement:
     python: tuple[str, ...] = ()
     uid: int | None = None
     rlimits: tuple[tuple[int, int, int], ...] = ()
-    seccomp: bytes | None = None
+    syscall_filter: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    cgroup_procs: tuple[str, ...] = ()
+    parent_pid: int = 0
 
     def to_json(self) -> dict:
         document = {name: getattr(self, name) for name in self.__dataclass_fields__}
         document["layout"] = None if self.layout is None else vars(self.layout)
-        document["seccomp"] = None if self.seccomp is None else self.seccomp.hex()
         return json.loads(json.dumps(document))
 
     @classmethod
@@ -107,8 +116,10 @@ class Confinement:
             python=tuple(document["python"]),
             uid=document["uid"],
             rlimits=tuple(tuple(limit) for limit in document["rlimits"]),
-            seccomp=None if document["seccomp"] is None else bytes.fromhex(document["seccomp"]),
+            syscall_filter=bool(document["syscall_filter"]),
             env=dict(document["env"]),
+            cgroup_procs=tuple(document["cgroup_procs"]),
+            parent_pid=int(document["parent_pid"]),
         )
 
 
@@ -221,6 +232,11 @@ def confine(c: Confinement, report_fd: int) -> None:  # pragma: no cover - runs 
     spawns the child directly, before the serve loop when the zygote forks it.
     """
     lib = libc() if sys.platform.startswith("linux") else None
+    if c.cgroup_procs:
+        with stage("memory_cgroup", report_fd):
+            for procs in c.cgroup_procs:
+                with open(procs, "w", encoding="ascii") as group:
+                    group.write(str(os.getpid()))
     if c.unshare_flags:
         with stage("namespaces", report_fd):
             _check(lib.unshare(c.unshare_flags), "unshare")
@@ -236,6 +252,10 @@ def confine(c: Confinement, report_fd: int) -> None:  # pragma: no cover - runs 
             os.setgroups([])
             os.setgid(c.uid)
             os.setuid(c.uid)
+    if lib is not None:
+        lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if c.parent_pid and os.getppid() != c.parent_pid:  # it died before the line above: nothing waits for us
+        os._exit(1)
     if c.root is not None:
         with stage("minimal_filesystem", report_fd):
             check_python_runs(c.python)
@@ -245,9 +265,9 @@ def confine(c: Confinement, report_fd: int) -> None:  # pragma: no cover - runs 
     # exec), so a low RLIMIT_AS must not apply to anything but what follows.
     for which, soft, hard in c.rlimits:
         resource.setrlimit(which, (soft, hard))
-    if c.seccomp is not None:
+    if c.syscall_filter:
         with stage("syscall_filter", report_fd):
-            install_filter(lib, c.seccomp)
+            install_filter(lib, seccomp_program(os.getpid()))
 
 
 def kill_all_as(uid: int) -> None:  # pragma: no cover - runs in a throw-away forked process

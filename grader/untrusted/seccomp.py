@@ -1,11 +1,12 @@
 """The sandbox's seccomp filter: a classic-BPF program that refuses what could reach outside.
 
-On Linux x86-64 and arm64 the child installs it on itself as the last step before any of
-the submission runs (``grader.isolation.confine``); it works as any user, so even on a
-student's laptop the submission has no network and cannot leave its process group.
+On Linux x86-64 and arm64 the child builds it for its own pid and installs it on itself
+as the last step before any of the submission runs (``confine.confine``); it works as
+any user, so even on a student's laptop the submission has no network, cannot leave
+its process group and cannot signal any process but its own.
 
 This module starts no process and imports only the standard library: the zygote
-(``grader/zygote.py``) runs its code without importing the grader package.
+(``zygote.py``) runs its code without importing the grader package.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import errno
 import os
 import struct
 import sys
-from collections.abc import Sequence
 
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 NAMESPACE_FLAGS = 0x7E020000  # every CLONE_NEW* flag: mount, cgroup, uts, ipc, user, pid, net
+CLONE_PARENT = 0x00008000  # the new process would be the caller's parent's child (the zygote's, the grader's)
+# Commands that make the kernel signal a process of the caller's choosing later (SIGIO, or
+# any signal with F_SETSIG, when an O_ASYNC descriptor becomes ready): fcntl's and ioctl's.
+F_SETOWN, F_SETSIG, F_SETOWN_EX = 8, 10, 15
+FIOSETOWN, SIOCSPGRP = 0x8901, 0x8902
 
 # Syscall numbers of what the filter refuses, per architecture.
 SECCOMP_ARCHES = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -27,6 +32,8 @@ SYSCALLS = {
         "socket": 41,
         "kill": 62,
         "tgkill": 234,
+        "fcntl": 72,
+        "ioctl": 16,
         "clone": 56,
         "clone3": 435,
         "setsid": 112,
@@ -59,6 +66,8 @@ SYSCALLS = {
         "socket": 198,
         "kill": 129,
         "tgkill": 131,
+        "fcntl": 25,
+        "ioctl": 29,
         "clone": 220,
         "clone3": 435,
         "setsid": 157,
@@ -96,22 +105,28 @@ def seccomp_supported() -> bool:
     return sys.platform.startswith("linux") and os.uname().machine in SECCOMP_ARCHES
 
 
-def seccomp_program(parent_pid: int, parent_pgid: int, helper_pids: Sequence[int] = ()) -> bytes:
-    """A classic-BPF seccomp filter: refuse what could reach outside the sandbox.
+def seccomp_program(own_pid: int) -> bytes:
+    """A classic-BPF seccomp filter for the sandbox's leader ``own_pid``: refuse what could reach outside.
 
-    Refused with EPERM: leaving the process group or session (so ``killpg`` reaches
-    every process), tracing or signalling the grader (``kill(-1)``, its pid, its group,
-    and ``helper_pids``: the zygote that forks the children), new namespaces, keyrings
-    and System V IPC objects (both outlive the process: a later run could find them),
-    io_uring (which could open sockets behind the filter's back), perf and bpf.
-    ``socket`` gets EACCES (no network, no D-Bus asking systemd to start a process for
-    it), ``clone3`` ENOSYS (its flags can't be inspected; libc falls back to ``clone``).
+    Signals go only to the sandbox itself: ``kill`` to 0 (its group), ``own_pid`` or
+    its group (``-own_pid``; the leader made its own session), ``tgkill`` to a thread
+    of ``own_pid``. So no process of the grader (a batch's main process, its
+    forkserver, any worker, the zygote) nor of the user can be signalled, whatever
+    their pids; as root the uid drop refuses the same on its own. Refused likewise:
+    asking for asynchronous signals to another process (``fcntl`` F_SETOWN,
+    F_SETOWN_EX, F_SETSIG; ``ioctl`` FIOSETOWN, SIOCSPGRP), ``tkill``, sigqueue and
+    pidfd signals, leaving the process group or session (so ``killpg`` reaches every
+    process), ``clone`` with CLONE_PARENT (a child the zygote or the grader would have
+    to reap), tracing, new namespaces, keyrings and System V IPC objects (both
+    outlive the process: a later run could find them), io_uring (which could open
+    sockets behind the filter's back), perf and bpf. All with EPERM; ``socket`` gets
+    EACCES (no network, no D-Bus asking systemd to start a process for it),
+    ``clone3`` ENOSYS (its flags can't be inspected; libc falls back to ``clone``).
     Any other architecture's syscalls get EPERM.
     """
     machine = os.uname().machine
     nr = SYSCALLS[machine]
-    special = ("socket", "kill", "tgkill", "clone", "clone3")
-    protected = [parent_pid, *(pid for pid in helper_pids if pid != parent_pid)]
+    special = ("socket", "kill", "tgkill", "clone", "clone3", "fcntl", "ioctl")
     items: list[tuple] = [("stmt", _LD, 4), ("jump", _JEQ, SECCOMP_ARCHES[machine], None, "deny"), ("stmt", _LD, 0)]
     if machine == "x86_64":
         items.append(("jump", _JGE, 0x40000000, "deny", None))  # the x32 ABI
@@ -122,20 +137,28 @@ def seccomp_program(parent_pid: int, parent_pgid: int, helper_pids: Sequence[int
         ("jump", _JEQ, nr["kill"], "kill", None),
         ("jump", _JEQ, nr["tgkill"], "tgkill", None),
         ("jump", _JEQ, nr["clone"], "clone", None),
+        ("jump", _JEQ, nr["fcntl"], "fcntl", None),
+        ("jump", _JEQ, nr["ioctl"], "ioctl", None),
         ("stmt", _RET, _ALLOW),
         ("label", "kill"),
         ("stmt", _LD, 16),  # the low 32 bits of the first argument (little-endian)
-        ("jump", _JEQ, 0xFFFFFFFF, "deny", None),
-        *(("jump", _JEQ, pid, "deny", None) for pid in protected),
-        ("jump", _JEQ, -parent_pgid & 0xFFFFFFFF, "deny", None),
-        ("stmt", _RET, _ALLOW),
+        ("jump", _JEQ, 0, "allow", None),
+        ("jump", _JEQ, own_pid, "allow", None),
+        ("jump", _JEQ, -own_pid & 0xFFFFFFFF, "allow", "deny"),
         ("label", "tgkill"),
         ("stmt", _LD, 16),
-        *(("jump", _JEQ, pid, "deny", None) for pid in protected),
-        ("stmt", _RET, _ALLOW),
+        ("jump", _JEQ, own_pid, "allow", "deny"),
         ("label", "clone"),
         ("stmt", _LD, 16),
-        ("jump", _JSET, NAMESPACE_FLAGS, "deny", None),
+        ("jump", _JSET, NAMESPACE_FLAGS | CLONE_PARENT, "deny", "allow"),
+        ("label", "fcntl"),
+        ("stmt", _LD, 24),  # the low 32 bits of the second argument: the command
+        *(("jump", _JEQ, command, "deny", None) for command in (F_SETOWN, F_SETSIG, F_SETOWN_EX)),
+        ("stmt", _RET, _ALLOW),
+        ("label", "ioctl"),
+        ("stmt", _LD, 24),
+        *(("jump", _JEQ, command, "deny", None) for command in (FIOSETOWN, SIOCSPGRP)),
+        ("label", "allow"),
         ("stmt", _RET, _ALLOW),
         ("label", "refuse"),
         ("stmt", _RET, _ERRNO | errno.EACCES),

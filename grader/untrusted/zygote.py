@@ -26,12 +26,15 @@ reseeded in each child where the zygote has them loaded, and are otherwise seede
 afresh by the child's own first import of them (the zygote doesn't load
 ``numpy.random``: most submissions never use it, and it costs ~10 ms to load).
 
-Who reaps. The zygote reaps a child only when the grader asks (``poll``, ``kill``):
-until then a dead child stays a zombie, so its pid, which the grader uses as a
-process-group id to kill, cannot be reused by an unrelated process. It is not a
-subreaper: orphans of the submission go to init as before. It also kills every
-process of a sandbox uid on request (``sweep``) from a tiny fork of itself, far
-cheaper than a fork of the grader.
+Who reaps. The zygote is a child subreaper: the orphans of every submission (a
+daemon whose parent exited) become its children, and so would the siblings a
+``clone(CLONE_PARENT)`` makes (the seccomp filter refuses that flag). It reaps every
+process that is not a child it forked, before each request, so no zombie of one
+submission lingers to count against a process limit. A child it forked is reaped
+only when the grader asks (``poll``, ``kill``): until then its pid, which the
+grader uses as a process-group id to kill, cannot be reused by an unrelated process. It also kills
+every process of a sandbox uid on request (``sweep``) from a tiny fork of itself,
+far cheaper than a fork of the grader.
 
 Protocol: a SOCK_SEQPACKET socket, one JSON object per message, descriptors as
 SCM_RIGHTS. Every request gets one reply, ``{"ok": true, ...}`` or ``{"ok": false,
@@ -44,9 +47,11 @@ SCM_RIGHTS. Every request gets one reply, ``{"ok": true, ...}`` or ``{"ok": fals
     {"op": "sweep", "uid"}                           -> {}
 
 End of file on the socket (the grader exited or closed it) ends the zygote; it also
-asks the kernel for SIGKILL when the grader dies.
+asks the kernel for SIGKILL when the grader dies, and each child it forks asks for
+SIGKILL when the zygote dies (``confine.confine``), so no child outlives the grader.
 """
 
+import ctypes
 import gc
 import json
 import os
@@ -61,6 +66,64 @@ from . import child, confine
 
 MAX_MESSAGE = 1 << 20
 CHILD_FDS = 6  # 0 stdin, 1-2 capture, 3 requests, 4 replies, 5 report
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Children:
+    """The children this zygote forked: reaped only when the grader asks, so their pids stay theirs."""
+
+    def __init__(self):
+        self.forked = set()
+
+    def reap_others(self):
+        """Reap every child that is not one it forked: orphans the subreaper inherited, strays."""
+        for pid in child_pids() - self.forked:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    def wait(self, pid, timeout):
+        """The wait status of ``pid`` if it ends within ``timeout`` seconds, else None (it is then still ours)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self.forked.discard(pid)
+                return status
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
+
+    def kill(self, pid):
+        """SIGKILL the child's group and the child itself (it may not have made its session yet), then reap it."""
+        for send in (os.killpg, os.kill):
+            try:
+                send(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.forked.discard(pid)
+        return os.waitpid(pid, 0)[1]
+
+
+def child_pids():
+    """Every child of this process, zombies included: from /proc, the kernel's list if it keeps one."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as listed:
+            return {int(pid) for pid in listed.read().split()}
+    except OSError:
+        pass
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                data = stat.read()
+            if int(data[data.rindex(b")") + 2 :].split()[1]) == me:
+                found.add(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def single_threaded():
@@ -111,28 +174,6 @@ def become_child(zygote, confinement, received, forget, as_main):  # never retur
     os._exit(1)
 
 
-def wait_for(pid, timeout):
-    """The wait status of ``pid`` if it ends within ``timeout`` seconds, else None (it is then still ours)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.002)
-
-
-def kill(pid):
-    """SIGKILL the child's group and the child itself (it may not have made its session yet), then reap it."""
-    for send in (os.killpg, os.kill):
-        try:
-            send(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return os.waitpid(pid, 0)[1]
-
-
 def sweep(uid):
     """Kill every process of ``uid`` from a tiny fork of this process that becomes ``uid``."""
     pid = os.fork()
@@ -144,19 +185,22 @@ def sweep(uid):
     os.waitpid(pid, 0)
 
 
-def handle(zygote, request, fds, forget, as_main):
+def handle(zygote, children, request, fds, forget, as_main):
     op = request.get("op")
+    children.reap_others()
     if op == "spawn":
         pid = os.fork()
         if pid == 0:
             become_child(zygote, request["confinement"], fds, forget, as_main)
+        children.forked.add(pid)
         return {"pid": pid}
     if op == "poll":
-        return {"status": wait_for(request["pid"], request["timeout"])}
+        return {"status": children.wait(request["pid"], request["timeout"])}
     if op == "kill":
-        return {"status": kill(request["pid"])}
+        return {"status": children.kill(request["pid"])}
     if op == "sweep":
         sweep(request["uid"])
+        children.reap_others()  # what the sweep killed, if it was ours
         return {}
     raise ValueError(f"unknown request {op!r}")
 
@@ -175,6 +219,11 @@ def serve(zygote, forget, as_main):
     zygote.sendall(json.dumps(reply).encode())
     if not reply["ok"]:
         return
+    try:  # orphans of the submissions become ours to reap, not init's (which may not reap them)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    children = Children()
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(zygote, MAX_MESSAGE, 8)
@@ -183,7 +232,7 @@ def serve(zygote, forget, as_main):
         if not data:
             return
         try:
-            reply = handle(zygote, json.loads(data), fds, forget, as_main)
+            reply = handle(zygote, children, json.loads(data), fds, forget, as_main)
             reply["ok"] = True
         except Exception as err:  # noqa: BLE001 - one failed request must not end the zygote
             reply = {"ok": False, "error": f"{type(err).__name__}: {err}"}

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from grader.frontends.cli import main
-from grader.sandbox.session import SANDBOX_UID_BASE
+from grader.sandbox.host import SANDBOX_UIDS, grader_pid_of
 
 REDTEAM = Path(__file__).resolve().parent
 REPO = REDTEAM.parent.parent
@@ -35,7 +35,6 @@ SUBMISSIONS = REDTEAM / "submissions"
 SIBLINGS = REDTEAM / "siblings"
 EXPECTED: dict[str, dict] = yaml.safe_load((REDTEAM / "expected.yaml").read_text(encoding="utf-8"))
 RESULTS = Path("/tmp/grader-redteam")  # hostile files know this path: it must not help them
-SANDBOX_UIDS = range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + (1 << 22))  # one per grader pid
 NOBODY = 65534
 EQUATIONS = ("eq1", "eq9", "eq10", "eq11", "eq12", "eq13", "eq14", "eq15")
 LISTENER_PORT = 47474  # tamper_network.py connects here
@@ -146,12 +145,13 @@ class SandboxUids:
     """
 
     def __init__(self, *grader_pids: int) -> None:
-        self.mine = {SANDBOX_UID_BASE + pid for pid in grader_pids}
+        self.mine = set(grader_pids)
 
     def __contains__(self, uid: int) -> bool:
         if uid not in SANDBOX_UIDS:
             return False
-        return uid in self.mine or not os.path.exists(f"/proc/{uid - SANDBOX_UID_BASE}")
+        grader = grader_pid_of(uid)  # each grader process has a range of uids, one per submission
+        return grader in self.mine or not os.path.exists(f"/proc/{grader}")
 
 
 def processes_of(uids) -> list[str]:

@@ -50,9 +50,11 @@ settled: dict[str, tuple[float, str | None]] = {}  # report path -> (when writte
 
 @pytest.fixture(scope="module")
 def rubric(tmp_path_factory):
-    """Quiz 4 with 1 s per call and 3 s for the import, readable by any uid."""
+    """Quiz 4 with 1 s per call, 3 s for the import and 7 s for the whole submission, readable by any uid."""
     return write_public_rubric(
-        write_rubric_copy(tmp_path_factory.mktemp("redteam"), time_limit=1.0, import_time_limit=3.0)
+        write_rubric_copy(
+            tmp_path_factory.mktemp("redteam"), time_limit=1.0, import_time_limit=3.0, submission_time_limit=7.0
+        )
     )
 
 
@@ -172,3 +174,39 @@ def test_without_root_a_hostile_submission_is_contained_as_far_as_the_platform_a
     assert "not running as root" in sandbox["notes"][0]
     assert listener.accepted == [], f"the submission connected to the test's listener: {listener.accepted}"
     assert run.stderr.strip().splitlines()[-1].startswith("note: graded with weaker isolation (not running as root")
+
+
+@needs_root
+@pytest.mark.root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to run as uid 65534")
+def test_without_root_a_batch_survives_submissions_that_attack_every_grader_process(rubric):
+    """Issue 16: the filter used to protect only the parent, the zygote and the group, so a
+    submission in `grade batch` killed the batch's worker, forkserver and main process (exit 137)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="grader-redteam-batch-"))
+    try:
+        base.chmod(0o755)
+        submissions, out = base / "in", base / "out"
+        submissions.mkdir(mode=0o755)
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
+        attacks = {"alice": "tamper_kill_ancestors.py", "bob": "tamper_async_signal.py"}
+        for student, case in attacks.items():
+            shutil.copy(REPO / "tests" / "redteam" / "submissions" / case, submissions / f"{student}.py")
+        shutil.copy(REPO / "solutions" / "quiz4.py", submissions / "carol.py")
+        for path in submissions.iterdir():
+            path.chmod(0o644)
+        setpriv = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+        command = [*setpriv, sys.executable, "-m", "grader", "batch", "in", "-o", "out", "--jobs", "2"]
+        done = subprocess.run(
+            [*command, "--rubric", str(rubric)], cwd=base, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"grade batch exited with {done.returncode}: {done.stderr[-2000:]}"
+        for student in ("alice", "bob", "carol"):
+            report = json.loads((out / "reports" / f"{student}.json").read_text(encoding="utf-8"))
+            assert report["score"] == report["max_score"] == 11, student
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
