@@ -11,7 +11,7 @@ import pytest
 
 from conftest import grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
-from grader.sandbox.budget import SAME_DEATHS, Budget
+from grader.sandbox.budget import Budget
 from grader.sandbox.cgroup import CgroupUnavailable, SubmissionCgroup
 from grader.sandbox.outcomes import CallOutcome, CallStatus, Limits
 from grader.sandbox.processes import process_state
@@ -56,14 +56,17 @@ def test_the_budget_cuts_deadlines_and_says_why_a_case_was_not_run():
 
 def test_a_function_that_killed_its_process_the_same_way_twice_is_not_restarted_for_it():
     budget = Budget(60.0)
-    death = CallOutcome(CallStatus.EXITED, message="the process exited with code 3 while running grad_X")
-    other = CallOutcome(CallStatus.CRASHED, message="the process crashed with a bus error while running grad_X")
-    budget.record("grad_X", death)
-    budget.record("grad_X", other)
-    assert budget.refusal("grad_X") is None, "two different deaths are not the same way"
-    for _ in range(SAME_DEATHS - 1):
-        budget.record("grad_X", death)
-    assert "ended its process the same way 2 times" in budget.refusal("grad_X").message
+    exit_3 = CallOutcome(CallStatus.EXITED, message="the process exited with code 3 while running grad_X")
+    exit_4 = CallOutcome(CallStatus.EXITED, message="the process exited with code 4 while running grad_X")
+    bus = CallOutcome(CallStatus.CRASHED, message="the process crashed with a bus error", error_type="SIGBUS")
+    segv = CallOutcome(
+        CallStatus.CRASHED, message="the process crashed with a segmentation fault", error_type="SIGSEGV"
+    )
+    for outcome in (exit_3, bus, segv):
+        budget.record("grad_X", outcome)
+    assert budget.refusal("grad_X") is None, "an exit and two different signals are three different ways"
+    budget.record("grad_X", exit_4)
+    assert "ended its process the same way 2 times" in budget.refusal("grad_X").message, "any exit code is an exit"
     assert budget.refusal("grad_W") is None, "the other functions still get a child"
 
 
@@ -257,3 +260,53 @@ def test_zombies_one_submission_leaves_never_cost_the_next_one_its_processes(hos
 def child_states(parent: int) -> list[tuple[int, str | None]]:
     with open(f"/proc/{parent}/task/{parent}/children") as listed:
         return [(int(pid), process_state(int(pid))) for pid in listed.read().split()]
+
+
+# -- which cgroup: the v2 and v1 layouts, read from /proc -------------------------------
+
+
+def fake_hierarchy(tmp_path: Path, monkeypatch, version: int, controllers: str = "memory pids") -> Path:
+    """A cgroup tree in a folder, as /proc/self/mountinfo and /proc/self/cgroup would describe it."""
+    import grader.sandbox.cgroup as cgroup
+
+    own = tmp_path / ("unified" if version == 2 else "memory") / "grader.scope"
+    own.mkdir(parents=True)
+    if version == 2:
+        (own / "cgroup.controllers").write_text(controllers + "\n")
+        (own / "cgroup.subtree_control").write_text("")
+        mounts = [(str(tmp_path / "unified"), "/", "cgroup2", {"rw"})]
+        paths = {"": "/grader.scope"}
+    else:
+        mounts = [(str(tmp_path / "memory"), "/", "cgroup", {"rw", "memory"})]
+        paths = {"memory": "/grader.scope", "": "/"}
+    monkeypatch.setattr(cgroup, "_mounts", lambda: mounts)
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: paths)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    return own
+
+
+def test_a_cgroup_v2_group_gets_its_memory_swap_and_process_limits_and_is_removed(tmp_path, monkeypatch):
+    own = fake_hierarchy(tmp_path, monkeypatch, 2)
+    group = SubmissionCgroup("grader-5a", 700 * MiB, 64)
+    folder = own / "grader-5a"
+    assert group.version == 2 and group.procs_files == (str(folder / "cgroup.procs"),)
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids", "the controllers are enabled for it"
+    assert (folder / "memory.max").read_text() == str(700 * MiB) and (folder / "pids.max").read_text() == "64"
+    for name in os.listdir(folder):  # a real cgroup folder's files vanish with it; here rmdir needs it empty
+        (folder / name).unlink()
+    group.close()
+    assert not folder.exists()
+
+
+def test_a_cgroup_v2_without_the_memory_controller_falls_back_and_says_why(tmp_path, monkeypatch):
+    fake_hierarchy(tmp_path, monkeypatch, 2, controllers="cpu hugetlb")
+    with pytest.raises(CgroupUnavailable, match="has no memory controller; no cgroup v1 memory hierarchy"):
+        SubmissionCgroup("grader-5a", 700 * MiB, 64)
+
+
+def test_a_cgroup_v1_memory_group_gets_its_memory_and_swap_limits(tmp_path, monkeypatch):
+    own = fake_hierarchy(tmp_path, monkeypatch, 1)
+    (own / "grader-5a").mkdir()  # left by a killed grader with this pid: made again
+    group = SubmissionCgroup("grader-5a", 700 * MiB, 64)
+    assert group.version == 1 and group.processes is None, "no v1 pids hierarchy here: RLIMIT_NPROC counts them"
+    assert (own / "grader-5a" / "memory.limit_in_bytes").read_text() == str(700 * MiB)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from grader.sandbox.outcomes import Limits, MemoryBound
@@ -226,18 +225,19 @@ def fallback_bound(limits: Limits, own_uid: bool, reason: str) -> MemoryBound:
 
 
 def bound_memory(
-    name: str, limits: Limits, own_uid: bool, failed: Mapping[str, str]
+    name: str, limits: Limits, own_uid: bool, failed: dict[str, str]
 ) -> tuple[SubmissionCgroup | None, MemoryBound]:
     """A cgroup for one sandbox and the bound it gives, or None and the fallback's, with the reason.
 
-    ``failed`` holds the mechanisms this process saw fail (``SandboxHost.failed_mechanisms``).
+    ``failed`` holds the mechanisms this process saw fail (``SandboxHost.failed_mechanisms``);
+    a cgroup that can't be made is added to it, so later sandboxes don't try again.
     """
     reason = failed.get("memory_cgroup")
     if reason is None:
         try:
             group = SubmissionCgroup(name, limits.submission_memory_bytes, limits.processes)
         except CgroupUnavailable as err:
-            reason = str(err)
+            reason = failed.setdefault("memory_cgroup", str(err))
         else:
             processes = group.processes or (limits.processes if own_uid else None)
             return group, MemoryBound(f"cgroup v{group.version}", limits.submission_memory_bytes, processes)
