@@ -25,7 +25,7 @@ import sys
 
 from grader.sandbox.zygote_client import ZYGOTE_RETRIES, Zygote, ZygoteError
 
-SANDBOX_UID_BASE = 0x5A000000  # far above any real account
+SANDBOX_UID_BASE = 0x60000000  # far above any real account (the range of one uid per process began at 0x5A000000)
 UID_SLOT_BITS = 8  # uids per grader process: 256, reused in turn (each is swept before it is used again)
 UIDS_PER_PROCESS = 1 << UID_SLOT_BITS
 PID_LIMIT = 1 << 22  # Linux's largest pid_max: the whole range stays below 2**32 - 1

@@ -55,7 +55,7 @@ from grader.errors import ProtocolError, SandboxError
 from grader.sandbox import wire
 from grader.sandbox.budget import Budget
 from grader.sandbox.cgroup import bound_memory, fallback_bound, process_cap
-from grader.sandbox.host import SANDBOX_UID_BASE, SandboxHost
+from grader.sandbox.host import SandboxHost
 from grader.sandbox.outcomes import CallOutcome, CallStatus, ImportOutcome, Limits, Protections
 from grader.sandbox.processes import ChildProcess, ForkedChild, SpawnedChild, Transcript
 from grader.sandbox.protection import (
@@ -70,16 +70,7 @@ from grader.sandbox.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, b
 from grader.untrusted.confine import Confinement, confine
 from grader.untrusted.seccomp import seccomp_supported
 
-__all__ = [
-    "SANDBOX_UID_BASE",
-    "CallOutcome",
-    "CallStatus",
-    "ImportOutcome",
-    "Limits",
-    "Protections",
-    "Sandbox",
-    "SandboxHost",
-]
+__all__ = ["CallOutcome", "CallStatus", "ImportOutcome", "Limits", "Protections", "Sandbox", "SandboxHost"]
 
 if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never needs numpy loaded
     import numpy as np
