@@ -134,7 +134,7 @@ def hold(a):
         except OSError:
             break
         if pid == 0:
-            block = np.ones(300 * 1024 * 1024 // 8)  # touched: 300 MiB resident in each
+            block = np.ones(150 * 1024 * 1024 // 8)  # touched: 150 MiB resident in each
             time.sleep(0.5)
             os._exit(0 if block[-1] == 1.0 else 1)
         children.append(pid)
@@ -142,12 +142,12 @@ def hold(a):
     return np.array([float(len(children)), float(held), 0.0])
 """
 SMALL = Limits(
-    time_limit=10.0,
+    time_limit=30.0,  # first touches of fresh memory are slow on a busy VM
     import_time_limit=10.0,
     memory_bytes=512 * MiB,
     output_bytes=1 << 20,
     processes=64,
-    submission_memory_bytes=700 * MiB,
+    submission_memory_bytes=350 * MiB,
 )
 
 
@@ -160,11 +160,11 @@ def test_as_root_a_cgroup_bounds_the_memory_of_all_the_processes_together(host):
         outcome = call(box, "hold")
         bound = box.protections.memory_bound
         folders = list(box.cgroup.folders)
-        assert bound.mechanism.startswith("cgroup v") and bound.total_bytes == 700 * MiB and bound.reason == ""
-        assert outcome.status == CallStatus.OK
+        assert bound.mechanism.startswith("cgroup v") and bound.total_bytes == 350 * MiB and bound.reason == ""
+        assert outcome.status == CallStatus.OK, outcome.message
         forked, held = outcome.value[:2]
         assert forked == 4, "a fork is allowed: the memory is what is bounded"
-        assert held <= 2, f"{held:g} children held 300 MiB each at once under a 700 MiB bound"
+        assert held <= 2, f"{held:g} children held 150 MiB each at once under a 350 MiB bound"
     assert all(not Path(folder).exists() for folder in folders), "the sandbox's cgroup is removed at close"
 
 
