@@ -187,6 +187,24 @@ def test_without_a_cgroup_a_process_limit_makes_the_product_bounded_and_the_repo
         }
 
 
+@needs_root
+@pytest.mark.parametrize("start", ["zygote", "direct"])
+def test_a_cgroup_the_child_cannot_join_falls_back_to_the_process_limit_and_says_why(host, monkeypatch, start):
+    reason = machine_cgroup()
+    if reason is not None:
+        pytest.skip(f"no memory cgroup here: {reason}")
+    host.use_zygote = start == "zygote"
+    monkeypatch.setattr(SubmissionCgroup, "procs_files", property(lambda self: ("/nonexistent/cgroup.procs",)))
+    with Sandbox(FORKS_HOLDING_MEMORY, "probe.py", SMALL, host=host) as box:
+        assert box.cgroup is not None
+        outcome = call(box, "hold")
+        bound = box.protections.memory_bound
+        assert outcome.status == CallStatus.OK and box.cgroup is None
+        assert bound.mechanism == "process limit" and bound.reason.startswith("cannot join it: No such file")
+        assert box.protections.notes == (), "a bound is still in force: not weaker isolation"
+    assert host.failed_mechanisms["memory_cgroup"].startswith("No such file")
+
+
 def test_without_root_the_report_says_only_each_process_is_bounded(host, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with Sandbox(b"", "probe.py", LIMITS, host=host) as box:
