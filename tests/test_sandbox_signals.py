@@ -14,10 +14,15 @@ from pathlib import Path
 import pytest
 
 from conftest import write_rubric_copy
+from grader.sandbox.cgroup import CgroupUnavailable, find_hierarchies
+from grader.sandbox.host import SandboxHost
+from grader.sandbox.outcomes import Limits
 from grader.sandbox.processes import process_state
+from grader.sandbox.session import Sandbox
 
 SPIN = "def grad_X(dY, W):\n    while True:\n        pass\n"
 NOBODY = 65534
+LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
 
 
 def parents() -> dict[int, int]:
@@ -117,3 +122,18 @@ def test_every_child_dies_with_a_grader_killed_outright(folder, as_nobody):
     while alive(spawned) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert alive(spawned) == [], "a child of the zygote kept spinning after the grader died"
+    if not as_nobody:
+        left_groups(proc.pid)
+
+
+def left_groups(grader: int) -> None:
+    """A grader killed outright can't remove its cgroup: the next sandbox made on the machine does."""
+    try:
+        folders = [h.folder for h in find_hierarchies()]
+    except CgroupUnavailable:
+        return
+    mine = [Path(f) / name for f in folders for name in os.listdir(f) if name.startswith(f"grader-{grader}-")]
+    assert mine, "the killed grader had a cgroup"
+    with Sandbox(b"", "probe.py", LIMITS, host=SandboxHost()) as box:
+        assert box.cgroup is not None
+    assert [path for path in mine if path.exists()] == []

@@ -109,6 +109,28 @@ def _write(path: str, value: str) -> None:
         handle.write(value)
 
 
+def group_name(serial: int) -> str:
+    """A sandbox's group name: ``grader-<pid of its grader>-<serial>``, so a stale one's owner is known."""
+    return f"grader-{os.getpid()}-{serial:x}"
+
+
+def remove_stale(folder: str) -> None:
+    """Remove the empty groups of graders that are gone (killed outright, they could not remove their own)."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.split("-")
+        if len(parts) != 3 or parts[0] != "grader" or not parts[1].isdigit():
+            continue
+        if int(parts[1]) != os.getpid() and not os.path.exists(f"/proc/{parts[1]}"):
+            try:
+                os.rmdir(os.path.join(folder, entry))
+            except OSError:
+                pass  # not empty (a process of it still runs) or already gone
+
+
 class SubmissionCgroup:
     """One sandbox's group(s): made with the limits set, joined by each child, emptied and removed at close."""
 
@@ -137,6 +159,7 @@ class SubmissionCgroup:
             missing = [c for c in ("memory", "pids") if c not in on]
             if missing:  # fails (EBUSY) in a non-root cgroup that holds processes: then no cgroup
                 _write(control, " ".join(f"+{c}" for c in missing))
+        remove_stale(hierarchy.folder)
         try:
             os.mkdir(folder, 0o755)
         except FileExistsError:  # left by a grader that had this pid and was killed: empty, or it can't go

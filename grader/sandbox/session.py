@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 from grader.errors import ProtocolError, SandboxError
 from grader.sandbox import wire
 from grader.sandbox.budget import Budget
-from grader.sandbox.cgroup import bound_memory, fallback_bound, process_cap
+from grader.sandbox.cgroup import bound_memory, fallback_bound, group_name, process_cap
 from grader.sandbox.host import SandboxHost
 from grader.sandbox.outcomes import CallOutcome, CallStatus, ImportOutcome, Limits, Protections
 from grader.sandbox.processes import ChildProcess, ForkedChild, SpawnedChild, Transcript
@@ -123,7 +123,7 @@ class Sandbox:
         self._covers: tuple[str, ...] = ()
         self._uid = host.next_uid()  # one per submission (host.py)
         self.budget = Budget(limits.submission_seconds)
-        self.cgroup, bound = bound_memory(f"grader-{self._uid:x}", limits, self.uid is not None, host.failed_mechanisms)
+        self.cgroup, bound = bound_memory(group_name(self._uid), limits, self.uid is not None, host.failed_mechanisms)
         self.protections = replace(self.protections, memory_bound=bound)
         self._configure()
 
