@@ -11,6 +11,7 @@ import pytest
 
 from conftest import grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
+from grader.grading import feedback
 from grader.sandbox.budget import Budget
 from grader.sandbox.cgroup import CgroupUnavailable, SubmissionCgroup
 from grader.sandbox.outcomes import CallOutcome, CallStatus, Limits
@@ -47,26 +48,29 @@ def test_the_budget_cuts_deadlines_and_says_why_a_case_was_not_run():
     assert budget.refusal("grad_X") is None
     now[0] = 105.0
     refused = budget.refusal("grad_X")
-    assert refused.status == CallStatus.NOT_RUN
-    assert (
-        refused.message
-        == "not run: the submission used up its 5 s time limit (for every import and call together) before this case"
-    )
+    assert (refused.status, refused.problem, refused.limit) == (CallStatus.NOT_RUN, "time_limit", 5.0)
+    for hidden in (False, True):
+        assert feedback.call_fault(refused, "grad_X", hidden) == (
+            "not run: the submission used up its 5 s time limit (for every import and call together) before this case"
+        )
 
 
 def test_a_function_that_killed_its_process_the_same_way_twice_is_not_restarted_for_it():
     budget = Budget(60.0)
-    exit_3 = CallOutcome(CallStatus.EXITED, message="the process exited with code 3 while running grad_X")
-    exit_4 = CallOutcome(CallStatus.EXITED, message="the process exited with code 4 while running grad_X")
-    bus = CallOutcome(CallStatus.CRASHED, message="the process crashed with a bus error", error_type="SIGBUS")
-    segv = CallOutcome(
-        CallStatus.CRASHED, message="the process crashed with a segmentation fault", error_type="SIGSEGV"
-    )
-    for outcome in (exit_3, bus, segv):
+    exit_3 = CallOutcome(CallStatus.EXITED, exit_code=3)
+    exit_4 = CallOutcome(CallStatus.EXITED, exit_code=4)
+    caught = CallOutcome(CallStatus.EXITED)  # sys.exit caught by the child: it lives on
+    bus = CallOutcome(CallStatus.CRASHED, error_type="SIGBUS")
+    segv = CallOutcome(CallStatus.CRASHED, error_type="SIGSEGV")
+    for outcome in (exit_3, bus, segv, caught, caught):
         budget.record("grad_X", outcome)
-    assert budget.refusal("grad_X") is None, "an exit and two different signals are three different ways"
+    assert budget.refusal("grad_X") is None, "an exit, two different signals and a caught sys.exit: no two the same"
     budget.record("grad_X", exit_4)
-    assert "ended its process the same way 2 times" in budget.refusal("grad_X").message, "any exit code is an exit"
+    refused = budget.refusal("grad_X")
+    assert (refused.status, refused.problem) == (CallStatus.NOT_RUN, "same_deaths"), "any exit code is an exit"
+    assert feedback.call_fault(refused, "grad_X", True) == (
+        "not run: grad_X ended its process the same way 2 times, so it was not started again for the remaining cases"
+    )
     assert budget.refusal("grad_W") is None, "the other functions still get a child"
 
 
@@ -91,7 +95,7 @@ def test_a_child_that_dies_on_every_call_is_restarted_twice_then_its_cases_are_n
         started = time.monotonic()
         outcomes = [call(box, "dies") for _ in range(4)]
         assert [o.status for o in outcomes] == [CallStatus.EXITED] * 2 + [CallStatus.NOT_RUN] * 2
-        assert "not started again" in outcomes[2].message
+        assert outcomes[2].problem == "same_deaths"
         assert time.monotonic() - started < 4 * 0.6, "the refused calls cost no re-import"
         assert call(box, "fine").status == CallStatus.OK, "the other functions are graded as before"
         assert box.starts == 3
