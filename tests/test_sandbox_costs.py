@@ -66,12 +66,18 @@ def test_a_function_that_killed_its_process_the_same_way_twice_is_not_restarted_
         budget.record("grad_X", outcome)
     assert budget.refusal("grad_X") is None, "an exit, two different signals and a caught sys.exit: no two the same"
     budget.record("grad_X", exit_4)
+    budget.answered("grad_W")  # another function's answer doesn't reset grad_X's count
     refused = budget.refusal("grad_X")
     assert (refused.status, refused.problem) == (CallStatus.NOT_RUN, "same_deaths"), "any exit code is an exit"
     assert feedback.call_fault(refused, "grad_X", True) == (
-        "not run: grad_X ended its process the same way 2 times, so it was not started again for the remaining cases"
+        "not run: grad_X ended its process the same way 2 times in a row, so it was not started again for the "
+        "remaining cases"
     )
     assert budget.refusal("grad_W") is None, "the other functions still get a child"
+    again = Budget(60.0)
+    for outcome in (exit_3, None, exit_3, None, exit_3):
+        again.answered("grad_X") if outcome is None else again.record("grad_X", outcome)
+    assert again.refusal("grad_X") is None, "deaths between answered calls are not a child that keeps dying"
 
 
 SLOW_AND_DYING = b"""

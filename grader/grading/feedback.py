@@ -141,7 +141,7 @@ def not_run(outcome: CallOutcome, function: str) -> str:
     """A case the sandbox refused to run (``grader/sandbox/budget.py``): the grader's limit, in its words."""
     if outcome.problem == "same_deaths":
         return (
-            f"not run: {function} ended its process the same way {SAME_DEATHS} times, "
+            f"not run: {function} ended its process the same way {SAME_DEATHS} times in a row, "
             "so it was not started again for the remaining cases"
         )
     return (

@@ -4,7 +4,7 @@ The per-call and import limits bound one call; a submission can still cost them 
 and again: each crash restarts the child, which imports the file again. So every
 ``Sandbox`` also has a budget for all its imports and calls together
 (``submission_time_limit``), and a function whose calls ended the child the same way
-``SAME_DEATHS`` times is not given a fresh child again. Cases refused either way come
+``SAME_DEATHS`` times in a row is not given a fresh child again. Cases refused either way come
 back as ``CallStatus.NOT_RUN`` with the reason as a code (``problem``: ``time_limit``,
 with the limit, or ``same_deaths``); ``grader/grading/feedback.py`` words it, so the
 report says why they were not run in the grader's own words.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
-SAME_DEATHS = 2  # identical deaths of the child in one function's calls before it is not restarted for it
+SAME_DEATHS = 2  # identical deaths in a row of one function's calls before it is not restarted for it
 
 
 class Budget:
@@ -52,6 +52,11 @@ class Budget:
         if function in self.stopped:
             return CallOutcome(CallStatus.NOT_RUN, problem="same_deaths")
         return None
+
+    def answered(self, function: str) -> None:
+        """A call of ``function`` was answered: it does not keep dying, so its count starts again."""
+        for key in [key for key in self.deaths if key[0] == function]:
+            del self.deaths[key]
 
     def record(self, function: str, outcome: CallOutcome) -> CallOutcome:
         """Count ``outcome`` if the child died in it; returns it unchanged.

@@ -448,6 +448,7 @@ class Sandbox:
         except ProtocolError as err:
             self._stop_child()
             return CallOutcome(CallStatus.PROTOCOL, detail=str(err))
+        self.budget.answered(function)
         detail = {
             "message": reply.message,
             "error_type": reply.error_type,
