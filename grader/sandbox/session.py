@@ -1,6 +1,7 @@
-"""The sandbox: the only module that starts processes.
+"""The sandbox session: one submission's children, from the first start to the last kill.
 
-A submission runs in a child Python process (``grader/child.py``) that the parent
+The sandbox package is the only code that starts or kills sandboxed processes. A
+submission runs in a child Python process (``grader/untrusted/child.py``) that the parent
 feeds inputs and reads float64 arrays from, under limits it cannot lift:
 
 * always: its own session, RLIMIT_AS / CPU / FSIZE / NOFILE / CORE, a wall clock per
@@ -24,26 +25,24 @@ feeds inputs and reads float64 arrays from, under limits it cannot lift:
   all its processes together is bounded by a cgroup of its own (``cgroup.py``), or
   else by RLIMIT_NPROC x RLIMIT_AS; ``Protections.memory_bound`` says which.
 
-What each mechanism is and how the child sets it up on itself is in
-``grader/isolation.py`` (and the filter in ``grader/seccomp.py``); this module runs the
-child's life: start it (again without a mechanism that failed on this machine, saying
-why in ``Protections``), call into it, read its output, and kill it and everything it
-started.
+Which mechanisms a child gets is planned in ``protection.py``; how the child puts
+them on itself is ``grader/untrusted/confine.py`` (and the filter ``seccomp.py``);
+starting one child is ``spawn.py``. This module runs the children's life: start one
+(again without a mechanism that failed on this machine, saying why in
+``Protections``), call into it, read its output, restart it after a fault, and kill
+it and everything it started. What it returns are codes and facts
+(``outcomes.CallOutcome``); ``grader/grading/feedback.py`` words them.
 
-Children are forked by a zygote when possible (``grader/zygote.py``, a program of its
-own like ``child.py``, started and spoken to by ``grader/zygote_client.py``: Python
-and numpy load once per grader process, not once per child) and spawned directly
-otherwise; see "starting and killing processes" below.
+Children are forked by a zygote when possible (``grader/untrusted/zygote.py``, spoken
+to by ``zygote_client.py``: Python and numpy load once per grader process, not once per
+child) and spawned directly otherwise (``processes.py``).
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -54,21 +53,20 @@ from typing import TYPE_CHECKING
 from grader.errors import ProtocolError, SandboxError
 from grader.sandbox import wire
 from grader.sandbox.budget import Budget
-from grader.sandbox.cgroup import bound_memory, fallback_bound, group_name, process_cap
+from grader.sandbox.cgroup import bound_memory, fallback_bound, group_name
 from grader.sandbox.host import SandboxHost
 from grader.sandbox.outcomes import CallOutcome, CallStatus, ImportOutcome, Limits, Protections
-from grader.sandbox.processes import ChildProcess, ForkedChild, SpawnedChild, Transcript
+from grader.sandbox.processes import ChildProcess, Transcript
 from grader.sandbox.protection import (
     MechanismFailed,
-    confinement_for,
     default_hidden_paths,
     hidden_in_minimal_root,
     plan_protections,
     without,
 )
-from grader.sandbox.zygote_client import STARTUP_SECONDS, Zygote, ZygoteError, base_env, child_program
-from grader.untrusted.confine import Confinement, confine
-from grader.untrusted.seccomp import seccomp_supported
+from grader.sandbox.spawn import plan_confinement, start_child
+from grader.sandbox.zygote_client import Zygote
+from grader.untrusted.confine import Confinement
 
 __all__ = ["CallOutcome", "CallStatus", "ImportOutcome", "Limits", "Protections", "Sandbox", "SandboxHost"]
 
@@ -182,114 +180,32 @@ class Sandbox:
         self.proc, self.reader, self.writer_fd = None, None, None
 
     def _confinement(self, zygote: Zygote | None) -> Confinement:
-        """What the next child does to itself before the submission runs (see ``isolation.confine``)."""
-        limits = self.limits
-        cpu = (
-            int(min(limits.import_time_limit + limits.time_limit * self.expected_calls, limits.submission_seconds)) + 2
-        )
-        nproc = limits.processes if self.cgroup is not None else process_cap(limits)
-        rlimits = [] if self.uid is None else [(resource.RLIMIT_NPROC, nproc, nproc)]
-        rlimits += [
-            (resource.RLIMIT_CPU, cpu, cpu + 1),
-            (resource.RLIMIT_FSIZE, limits.output_bytes, limits.output_bytes),
-            (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),  # last: see isolation.confine
-        ]
-        filtered = self.protections.syscall_filter and seccomp_supported()
-        return confinement_for(
-            replace(self.protections, syscall_filter=filtered),
+        """What the next child does to itself before the submission runs (``spawn.plan_confinement``)."""
+        return plan_confinement(
+            self.protections,
+            self.limits,
+            expected_calls=self.expected_calls,
             workdir=self.workdir,
             root=str(self.private / "root"),
             covers=self._covers,
             uid=self.uid,
-            rlimits=rlimits,
-            env=self._env(),
-            cgroup_procs=self.cgroup.procs_files if self.cgroup is not None else (),
+            cgroup=self.cgroup,
             parent_pid=zygote.pid if zygote is not None else os.getpid(),
         )
-
-    def _env(self) -> dict[str, str]:
-        return {**base_env(), "HOME": self.workdir, "TMPDIR": self.workdir}
 
     def _spawn(self) -> None:
         """Start a child and wait for its "started" frame; MechanismFailed if isolation broke it."""
         if self.uid is not None:
             self.host.sweep_if_needed(self.uid)
-        req_read, req_write = os.pipe()
-        rep_read, rep_write = os.pipe()
-        report_read, report_write = os.pipe()
-        capture = self.transcript.new_capture()
         zygote = self.host.running_zygote()
         confinement = self._confinement(zygote)
         if self.uid is not None:
             self.host.mark_in_use(self.uid)
         try:
-            self.proc = None
-            if zygote is not None:
-                self.proc = self._fork(zygote, confinement, (req_read, rep_write, capture.fileno(), report_write))
-            if self.proc is None:
-                self.proc = SpawnedChild(
-                    subprocess.Popen(
-                        [sys.executable, "-I", "-u", "-c", child_program(), str(req_read), str(rep_write)],
-                        stdin=subprocess.DEVNULL,
-                        stdout=capture,
-                        stderr=capture,
-                        pass_fds=(req_read, rep_write),
-                        env=self._env(),
-                        start_new_session=True,
-                        preexec_fn=lambda: confine(confinement, report_write),
-                    )
-                )
-        except (OSError, subprocess.SubprocessError) as err:
-            os.close(report_write)
-            reason = os.read(report_read, 1000).decode(errors="replace")
-            for fd in (req_read, req_write, rep_read, rep_write, report_read):
-                os.close(fd)
-            if "\t" in reason:
-                raise MechanismFailed(*reason.split("\t", 1)) from err
-            if isinstance(err, OSError) and self.protections.minimal_filesystem:  # exec failed inside the root
-                raise MechanismFailed("minimal_filesystem", f"cannot run {sys.executable} in it: {err}") from err
-            raise SandboxError(f"cannot start the sandboxed child: {err}") from err
-        for fd in (req_read, rep_write, report_write):
-            os.close(fd)
-        os.set_blocking(req_write, False)
-        self.reader = wire.FrameReader(rep_read)
-        self.writer_fd = req_write
-        try:
-            hello = self.reader.read_header(time.monotonic() + STARTUP_SECONDS)
-        except (wire.Timeout, EOFError, ProtocolError):
-            hello = None
-        if hello == {"status": "started"}:
-            os.close(report_read)
-            return
-        code = self.proc.wait(1.0)
-        mark = len(self.transcript.data)
-        self._stop_child()
-        os.set_blocking(report_read, False)  # every writer is gone by now; never wait on it regardless
-        try:
-            reason = os.read(report_read, 1000).decode(errors="replace")
-        except BlockingIOError:
-            reason = ""
-        os.close(report_read)
-        if "\t" in reason:  # a forked child names the mechanism that failed, as a preexec does
-            raise MechanismFailed(*reason.split("\t", 1))
-        tail = bytes(self.transcript.data[mark:][-300:]).decode(errors="replace").strip().splitlines()
-        del self.transcript.data[mark:]  # the machine's words, not the student's output
-        why = f"Python could not start in it (exit code {code}{': ' + tail[-1] if tail else ''})"
-        for mechanism in ("minimal_filesystem", "syscall_filter", "namespaces"):
-            if getattr(self.protections, mechanism):
-                raise MechanismFailed(mechanism, why)
-        raise SandboxError(f"the sandboxed Python did not start: {why}")
-
-    @staticmethod
-    def _fork(zygote: Zygote, confinement: Confinement, fds: tuple[int, int, int, int]) -> ForkedChild | None:
-        """A child forked by the zygote, or None (the zygote failed: spawn this one directly)."""
-        try:
-            reply = zygote.request({"op": "spawn", "confinement": confinement.to_json()}, fds)
-        except ZygoteError:
-            return None
-        return ForkedChild(zygote, reply["pid"])
+            self.proc, self.reader, self.writer_fd = start_child(confinement, zygote, self.transcript, self.protections)
+        except BaseException:
+            self._stop_child()  # the failed child is gone; its uid may still hold a process
+            raise
 
     def _start_child(self) -> ImportOutcome:
         self.starts += 1
