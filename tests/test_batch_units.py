@@ -113,8 +113,8 @@ def test_a_student_folder_is_graded_by_the_file_named_like_the_rubric_asks(tmp_p
     by_id = {s.id: s for s in found}
     assert by_id["ada"].path.name == "quiz4.py"
     assert by_id["bob"].path.name == "my_answer.py"
-    assert by_id["cy"].path is None and "2 .py files in cy/" in by_id["cy"].problem
-    assert by_id["dee"].path is None and by_id["dee"].problem == "no .py file in dee/"
+    assert by_id["cy"].path is None and "2 .py files or notebooks in cy/" in by_id["cy"].problem
+    assert by_id["dee"].path is None and by_id["dee"].problem == "no .py file or notebook in dee/"
 
 
 def test_the_output_folder_inside_a_class_folder_is_not_taken_for_a_student(tmp_path):
@@ -164,7 +164,11 @@ def test_a_gradescope_zip_is_unpacked_safely_and_only_once(tmp_path):
     found, _ = find_submissions(archive, "quiz4.py", dest)
     assert [(s.id, s.name, s.problem) for s in found] == [
         ("submission_1001", "Ada Lovelace", ""),
-        ("submission_1002", "Alan Turing; Grace Hopper", "no .py file in assignment_9_export/submission_1002/"),
+        (
+            "submission_1002",
+            "Alan Turing; Grace Hopper",
+            "no .py file or notebook in assignment_9_export/submission_1002/",
+        ),
     ]
     assert not (tmp_path / "out" / "escape.py").exists() and not (dest / "submission_1002" / "report.pdf").exists()
     marker_time = (dest / ".unpacked-from").stat().st_mtime_ns

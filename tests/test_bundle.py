@@ -98,8 +98,10 @@ def keys_of(document, skip=("inputs",)) -> set[str]:
 def test_the_bundle_holds_the_template_the_instructions_and_the_self_check(members, quiz4):
     assert set(members) == {
         "quiz4/quiz4.py",
+        "quiz4/quiz4.ipynb",
         "quiz4/README.md",
         "quiz4/selfcheck.py",
+        "quiz4/notebook_cells.py",
         "quiz4/selfcheck_cases.json",
         "quiz4/selfcheck_forward.py",
     }

@@ -31,8 +31,21 @@ def nest(base: Path, depth: int) -> Path:
         (["Quiz4.py", "helpers.py"], "Quiz4.py"),
         (["my answers.py", "notes/readme.txt"], "my answers.py"),
         (["answer.py", ".hidden.py", "__pycache__/x.py", ".git/hook.py", "__MACOSX/._answer.py"], "answer.py"),
+        (["quiz4.ipynb", "helpers.py"], "quiz4.ipynb"),
+        (["quiz4.ipynb", "quiz4.py"], "quiz4.py"),
+        (["my answers.ipynb", ".ipynb_checkpoints/my answers-checkpoint.ipynb"], "my answers.ipynb"),
     ],
-    ids=["top-level name", "name in a folder", "top level wins", "name ignoring case", "only file", "junk skipped"],
+    ids=[
+        "top-level name",
+        "name in a folder",
+        "top level wins",
+        "name ignoring case",
+        "only file",
+        "junk skipped",
+        "the notebook of the name",
+        "the rubric's own suffix first",
+        "only notebook",
+    ],
 )
 def test_the_file_graded_follows_one_rule(tmp_path, files, graded):
     for name in files:
@@ -44,14 +57,18 @@ def test_the_file_graded_follows_one_rule(tmp_path, files, graded):
 @pytest.mark.parametrize(
     ("files", "kind", "plain"),
     [
-        ([], Problem.NO_FILE, "no .py file in ada/"),
+        ([], Problem.NO_FILE, "no .py file or notebook in ada/"),
         (
             ["a/quiz4.py", "b/quiz4.py"],
             Problem.SEVERAL_NAMED,
             "2 files named quiz4.py in ada/ (a/quiz4.py, b/quiz4.py)",
         ),
         (["QUIZ4.py", "quiz4.PY.py", "Quiz4.py"], Problem.SEVERAL_NAMED, "2 files named quiz4.py in ada/"),
-        (["a.py", "b.py"], Problem.SEVERAL, "2 .py files in ada/ (a.py, b.py) and none is named quiz4.py"),
+        (
+            ["a.py", "b.ipynb"],
+            Problem.SEVERAL,
+            "2 .py files or notebooks in ada/ (a.py, b.ipynb) and none is named quiz4.py",
+        ),
     ],
     ids=["none", "two named in folders", "two named ignoring case", "two unnamed"],
 )

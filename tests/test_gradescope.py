@@ -202,7 +202,7 @@ def test_a_single_python_file_with_another_name_is_graded(tmp_path):
 
 
 def test_no_python_file_is_a_message_for_the_student(tmp_path):
-    (tmp_path / "answers.ipynb").write_text("{}")
+    (tmp_path / "answers.pdf").write_text("%PDF")  # notebooks are graded now (issue 12): a PDF is not
     choice = choose_file(tmp_path, "quiz4.py")
     assert choice.path is None and "No Python file" in choice.problem and "`quiz4.py`" in choice.problem
     assert choose_file(tmp_path / "absent", "quiz4.py").path is None

@@ -3,9 +3,12 @@
 ``grade bundle student`` writes a zip to hand out with an assignment, one folder holding:
 
 * the template, named as the autograder expects the submission;
+* the same assignment as a notebook (``quiz4.ipynb``: ``grader/frontends/student_notebook.py``),
+  whose last cell runs the self-check in the kernel;
 * ``README.md``, instructions generated from the rubric (each part, its function and
   points, how to self-check, what to upload);
-* ``selfcheck.py`` (``grader/selfcheck.py`` verbatim: numpy and the standard library only);
+* ``selfcheck.py`` (``grader/selfcheck.py`` verbatim: numpy and the standard library only),
+  with ``notebook_cells.py`` (verbatim too), which turns a notebook into the Python the grader runs;
 * ``selfcheck_cases.json``: the visible cases' *inputs*, already drawn, and how each
   equation is differentiated (forward function, arguments, kink and its convention);
 * ``selfcheck_forward.py``: the forward functions those finite differences need, cut
@@ -36,8 +39,9 @@ import numpy as np
 from grader.assignment.reference import load_reference
 from grader.assignment.rubric import Equation, Rubric, load_rubric, resolve_rubric_path
 from grader.errors import ReferenceModuleError
+from grader.frontends.student_notebook import shape_text, student_notebook
 from grader.grading.cases import build_cases
-from grader.untrusted import selfcheck
+from grader.untrusted import notebook_cells, selfcheck
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same bytes
 
@@ -201,16 +205,19 @@ def selfcheck_document(rubric: Rubric, reference: ModuleType, equations: Sequenc
 
 
 def submission_name(rubric: Rubric) -> str:
-    return rubric.submission_filename or rubric.template.name
+    """The template's name in the bundle: the expected file as a .py (the notebook is beside it)."""
+    name = rubric.submission_filename or rubric.template.name
+    return f"{name.rsplit('.', 1)[0]}.py"
 
 
-def shape_text(shape: Sequence[str | int]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+def notebook_name(rubric: Rubric) -> str:
+    return f"{submission_name(rubric)[:-3]}.ipynb"
 
 
 def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
     """The bundle's README: what to implement, how to self-check, what to upload."""
     name = submission_name(rubric)
+    notebook = notebook_name(rubric)
     rows = "\n".join(
         f"| {eq.label.replace('|', '/')} | `{eq.function}({', '.join(eq.args)})` returns {shape_text(eq.returns)} "
         f"| {eq.points:g} |"
@@ -231,6 +238,9 @@ def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
 ## Files
 
 - `{name}`: the template. Fill in every function, keeping its name and arguments.
+- `{notebook}`: the same template as a notebook, if you prefer Jupyter, JupyterLab or Colab:
+  the instructions, one cell per function, and a last cell that runs the self-check. Work in
+  either file and submit that one.
 - `selfcheck.py` with `selfcheck_cases.json` and `selfcheck_forward.py`: a self-check you run
   on your own machine before you submit.
 
@@ -250,7 +260,13 @@ With Python 3.10 or later and numpy installed, from this folder:
 ```sh
 python selfcheck.py                 # checks ./{name}
 python selfcheck.py path/to/{name}  # or another copy
+python selfcheck.py {notebook}         # a notebook's code cells, as the autograder runs them
 ```
+
+In the notebook, run its last cell (`from selfcheck import check; check()`): it checks the
+functions as your kernel has them, so run every cell above it first. In Colab, upload
+`selfcheck.py`, `notebook_cells.py`, `selfcheck_cases.json` and `selfcheck_forward.py`
+beside the notebook first.
 
 It runs each function on its visible case (the same inputs as the autograder's visible
 case) and compares the result with finite differences of the forward computation, so
@@ -261,9 +277,12 @@ the reference solution.
 {later_text}
 ## Submitting
 
-Upload `{name}` itself (not a folder or a zip) to the assignment on Gradescope. The
-autograder grades the file named `{name}`; if there is none, the one `.py` file you
-uploaded, and shows its feedback part by part.
+Upload `{name}` or `{notebook}` itself (not a folder or a zip) to the assignment on
+Gradescope. The autograder grades the file named `{name}` (or `{notebook}`); if there is
+none, the one `.py` file or notebook you uploaded, and shows its feedback part by part. In
+a notebook only the code cells count, as plain Python: magics (`%`), shell commands (`!`)
+and help (`?`) are not run, and feedback points to "cell N, line M", counting every cell
+from the top.
 """
 
 
@@ -275,6 +294,8 @@ def student_bundle_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
     document = selfcheck_document(rubric, reference, equations)
     return {
         f"{folder}/{submission_name(rubric)}": (rubric.template.read_bytes(), 0o644),
+        f"{folder}/{notebook_name(rubric)}": (student_notebook(rubric, equations), 0o644),
+        f"{folder}/{selfcheck.CELLS_FILE}": (Path(notebook_cells.__file__).read_bytes(), 0o644),
         f"{folder}/README.md": (instructions(rubric, equations).encode(), 0o644),
         f"{folder}/selfcheck.py": (Path(selfcheck.__file__).read_bytes(), 0o755),
         f"{folder}/{selfcheck.CASES_FILE}": (

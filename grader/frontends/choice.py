@@ -4,10 +4,11 @@ A student's upload is a folder (Gradescope's ``/autograder/submission``, one fol
 class export, a repository) that may hold helpers, old attempts, macOS metadata and
 caches beside the file to grade. The rule, the same wherever a folder is graded:
 
-1. the candidates are the ``.py`` files at most ``MAX_FOLDER_DEPTH`` folders down,
+1. the candidates are the ``.py`` files and notebooks (``.ipynb``) at most ``MAX_FOLDER_DEPTH`` folders down,
    outside hidden, cache and metadata folders (the bound also keeps a hostile upload
    thousands of folders deep from costing more than a few);
-2. the file named as the rubric's ``submission_filename`` wins: the one at the top level,
+2. the file named as the rubric's ``submission_filename`` wins (``hw.py`` or ``hw.ipynb`` for
+   either, the rubric's own suffix first): the one at the top level,
    else the only one of that name anywhere; then the only one of that name ignoring case;
    else the only candidate. None, or several at the step that decided, is a problem for
    the student to fix, with the names to choose from;
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.frontends.markdown import code_span, escape_markdown
+from grader.grading.notebook import accepted_names, is_submission_name
 from grader.grading.report import display_text
 
 MAX_FOLDER_DEPTH = 6
@@ -41,7 +43,7 @@ def listing(names: list[str]) -> str:
 class Problem(enum.Enum):
     NO_FILE = "no_file"
     SEVERAL_NAMED = "several_named"  # several files carry the rubric's name
-    SEVERAL = "several"  # several .py files, none named as the rubric asks
+    SEVERAL = "several"  # several .py files or notebooks, none named as the rubric asks
     UNSAFE = "unsafe"  # the one file is a link out of the folder, a pipe, ...
 
 
@@ -65,12 +67,12 @@ class FileChoice:
         listed = listing(names)
         where = display_text(where)
         if self.kind is Problem.NO_FILE:
-            return f"no .py file in {where}/"
+            return f"no .py file or notebook in {where}/"
         if self.kind is Problem.SEVERAL_NAMED:
             return f"{len(names)} files named {self.wanted} in {where}/ ({listed}): keep only the one to grade"
         if self.kind is Problem.SEVERAL:
             hint = f" and none is named {self.wanted}" if self.wanted else ""
-            return f"{len(names)} .py files in {where}/ ({listed}){hint}: keep only the one to grade"
+            return f"{len(names)} .py files or notebooks in {where}/ ({listed}){hint}: keep only the one to grade"
         if self.kind is Problem.UNSAFE:
             return f"{where}/{names[0]} {self.reason}"
         return ""
@@ -80,7 +82,7 @@ class FileChoice:
         """The problem in the student's words, as Markdown (file names in code spans); "" if none."""
         names = [code_span(name) for name in self.names()]
         listed = listing(names)
-        upload = f"Upload your {code_span(self.wanted)}" if self.wanted else "Upload your .py file"
+        upload = f"Upload your {code_span(self.wanted)}" if self.wanted else "Upload your .py file or notebook"
         unclear = "so it is not clear which to grade. Submit again with"
         if self.kind is Problem.NO_FILE:
             return f"No Python file was found in your submission. {upload} and submit again."
@@ -89,11 +91,14 @@ class FileChoice:
             return f"Your submission has {named} ({listed}), {unclear} only one of them."
         if self.kind is Problem.SEVERAL and self.wanted:
             return (
-                f"Your submission has {len(names)} .py files ({listed}) and none is named {code_span(self.wanted)}, "
+                f"Your submission has {len(names)} .py files or notebooks ({listed}) and none is named "
+                f"{code_span(self.wanted)}, "
                 f"{unclear} the file to grade named {code_span(self.wanted)} (or only that file)."
             )
         if self.kind is Problem.SEVERAL:
-            return f"Your submission has {len(names)} .py files ({listed}), {unclear} only the file to grade."
+            return (
+                f"Your submission has {len(names)} .py files or notebooks ({listed}), {unclear} only the file to grade."
+            )
         if self.kind is Problem.UNSAFE:
             return f"{names[0]} {escape_markdown(self.reason)}. {upload} itself."
         return ""
@@ -124,12 +129,12 @@ def file_problem(path: Path, confine: Path | None = None) -> str:
 
 
 def python_files(folder: Path) -> list[Path]:
-    """The ``.py`` files under ``folder`` (not in hidden or skipped folders, not deeper than the bound), shallowest first."""
+    """The ``.py`` files and notebooks under ``folder`` (not in hidden or skipped folders, not deeper than the bound), shallowest first."""
     found = []
     for here, dirs, files in os.walk(folder):  # does not follow symbolic links to folders
         depth = len(Path(here).relative_to(folder).parts)
         dirs[:] = [] if depth >= MAX_FOLDER_DEPTH else [d for d in dirs if d not in SKIPPED_FOLDERS and d[:1] != "."]
-        found += [Path(here) / f for f in files if f.endswith(".py") and not f.startswith(".")]
+        found += [Path(here) / f for f in files if is_submission_name(f) and not f.startswith(".")]
     return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), p.relative_to(folder).as_posix()))
 
 
@@ -138,7 +143,10 @@ def choose_file(folder: Path, wanted: str | None) -> FileChoice:
     candidates = python_files(folder)
     pool, named = candidates, False
     if wanted:
-        for same in (lambda name: name == wanted, lambda name: name.lower() == wanted.lower()):
+        names = accepted_names(wanted)  # hw.py or hw.ipynb, the rubric's own name first
+        same_cases = [lambda got, name=name: got == name for name in names]
+        any_case = [lambda got, name=name: got.lower() == name.lower() for name in names]
+        for same in same_cases + any_case:
             matching = [p for p in candidates if same(p.name)]
             if matching:
                 pool, named = [p for p in matching if p.parent == folder] or matching, True

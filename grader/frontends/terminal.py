@@ -38,6 +38,11 @@ def render_report(report: Report, width: int | None = None) -> str:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(f"Total: {format_points(report.score)}/{format_points(report.max_score)}")
+    if report.notes:
+        lines.append("")
+        lines.append("Notes:")
+        for note in report.notes:
+            lines += textwrap.wrap(note, width=width, initial_indent="  - ", subsequent_indent="    ")
     notes = [r for r in report.equations if r.status != EquationStatus.PASSED or r.flags]
     if report.notice:  # the table has each status; the notice on top says why none was graded
         notes = [r for r in notes if not r.feedback.startswith(NOT_GRADED)]

@@ -26,7 +26,7 @@ shown anyway.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from grader.sandbox.budget import SAME_DEATHS
@@ -86,13 +86,20 @@ def during(outcome: CallOutcome, function: str) -> str:
     return "while importing the file" if outcome.phase == "import" else f"while running {function}"
 
 
+def line_place(where: Mapping) -> str:
+    """A line of the submission: "line 3", or in a notebook "cell 7, line 3" (``where``'s ``cell`` facts)."""
+    if where.get("cell"):
+        return f"cell {where['cell']}, line {where['cell_line']}" if where.get("cell_line") else f"cell {where['cell']}"
+    return f"line {where['lineno']}"
+
+
 def place(outcome: CallOutcome, hidden: bool) -> str:
     """' at line N: `code`' for a visible fault (the line's text is the parent's copy of the file)."""
     where = outcome.where or {}
     if hidden or not where.get("lineno"):
         return ""
     code = f": `{where['line']}`" if where.get("line") else ""
-    return f" at line {where['lineno']}{code}"
+    return f" at {line_place(where)}{code}"
 
 
 def signal_cause(name: str | None, hidden: bool) -> str:
@@ -218,9 +225,10 @@ def missing(function: str, names: Sequence[str], hidden: bool) -> str:
     return f"no function named {function!r} in your file{hint}"
 
 
-def forbidden(function: str, module: str, lineno: int) -> str:
+def forbidden(function: str, module: str, where: Mapping) -> str:
+    """A forbidden import, found in the source before anything ran (``where``: its line, as ``place`` reads it)."""
     return (
-        f"{function} uses `{module}` (line {lineno}), which this assignment does not allow: "
+        f"{function} uses `{module}` ({line_place(where)}), which this assignment does not allow: "
         "the exercise is to derive the gradient yourself, with numpy"
     )
 

@@ -10,6 +10,7 @@ print (or a daemon printing later) can't carry a hidden input into the report.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Mapping
@@ -23,21 +24,31 @@ from grader.grading.cases import Case, build_cases, derive_hidden_seed
 from grader.grading.checks import CaseStatus, CheckResult, check_case
 from grader.grading.diagnosis import diagnose
 from grader.grading.forbidden import affected, find_forbidden_imports
+from grader.grading.notebook import (
+    MAX_SUBMISSION_BYTES,
+    SubmissionSource,
+    is_notebook,
+    max_bytes,
+    module_filename,
+    submission_source,
+)
 from grader.grading.report import Report, SeedInfo
 from grader.grading.scoring import score_equation
 from grader.sandbox.host import SandboxHost
 from grader.sandbox.outcomes import CallStatus, Limits, Protections
 from grader.sandbox.session import Sandbox
 
-MAX_SUBMISSION_BYTES = 2 * 1024 * 1024
+__all__ = ["MAX_SUBMISSION_BYTES", "grade_submission", "read_submission"]
 SHOWN_OUTPUT_BYTES = 4000
 
 
 def read_submission(path: Path) -> bytes:
     """The submission's bytes; an unreadable path is a usage error, not a grade."""
+    limit = max_bytes(path)
     try:
-        if path.stat().st_size > MAX_SUBMISSION_BYTES:
-            raise SubmissionFileError(f"{path}: the file is over {MAX_SUBMISSION_BYTES // 1024 // 1024} MiB")
+        if path.stat().st_size > limit:
+            kind = "notebook" if is_notebook(path) else "file"
+            raise SubmissionFileError(f"{path}: the {kind} is over {limit // 1024 // 1024} MiB")
         return path.read_bytes()
     except IsADirectoryError as err:
         raise SubmissionFileError(f"{path}: is a folder, expected a .py file") from err
@@ -68,7 +79,7 @@ def hidden_paths_for(rubric: Rubric) -> list[Path]:
 
 def run_calls(
     rubric: Rubric,
-    source: bytes,
+    submission: SubmissionSource,
     filename: str,
     cases: Mapping[str, tuple[Case, ...]],
     protections: Protections | None,
@@ -77,6 +88,7 @@ def run_calls(
     """Run every case in the sandbox; returns the verdicts, the protections in force, the output shown
     and what to say about the file as a whole."""
     settings = rubric.settings
+    source = submission.source
     forbidden = find_forbidden_imports(source, settings.forbidden_imports)
     order = [
         (eq, case)
@@ -90,7 +102,10 @@ def run_calls(
     for eq in rubric.equations:
         rule = affected(forbidden, eq.function)
         if rule is not None:
-            not_run[eq.id] = (CaseStatus.FORBIDDEN, feedback.forbidden(eq.function, rule.module, rule.lineno))
+            not_run[eq.id] = (
+                CaseStatus.FORBIDDEN,
+                feedback.forbidden(eq.function, rule.module, submission.where(rule.lineno)),
+            )
     with Sandbox(
         source,
         filename,
@@ -116,12 +131,19 @@ def run_calls(
             outcome = sandbox.call(
                 eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, not case.visible
             )
-            verdicts[(eq.id, case.index)] = check_case(eq, case, outcome, settings)
+            outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
+            verdict = check_case(eq, case, outcome, settings)
+            not_run_cell = submission.not_run(eq.function)
+            if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
+                verdict = dataclasses.replace(verdict, message=not_run_cell)
+            verdicts[(eq.id, case.index)] = verdict
             if outcome.status == CallStatus.TIMEOUT:
                 not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
         imported = sandbox.import_outcome
         notice = (
-            "" if imported is None or imported.ok else feedback.file_notice(imported.failure, imported.after_hidden)
+            ""
+            if imported is None or imported.ok
+            else feedback.file_notice(submission.located(imported.failure), imported.after_hidden)
         )
         return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES), notice
 
@@ -142,15 +164,16 @@ def grade_submission(
     """
     started = time.monotonic()
     path = Path(path)
-    source = read_submission(path)
-    sha256 = hashlib.sha256(source).hexdigest()
+    raw = read_submission(path)
+    sha256 = hashlib.sha256(raw).hexdigest()  # of the file as submitted, as batch's resume compares
+    submission = submission_source(path, raw)
     hidden_seed = seed if seed is not None else derive_hidden_seed(rubric.seed, sha256)
     reference = load_reference(rubric)
     mistakes = load_mistakes(rubric)
     cases = build_cases(rubric, reference, hidden_seed)
     prepared = time.monotonic()
-    filename = rubric.submission_filename or path.name
-    verdicts, protections, shown, notice = run_calls(rubric, source, filename, cases, protections, host)
+    filename = module_filename(rubric.submission_filename or path.name)
+    verdicts, protections, shown, notice = run_calls(rubric, submission, filename, cases, protections, host)
     ran = time.monotonic()
     results = []
     for eq in rubric.equations:
@@ -167,6 +190,7 @@ def grade_submission(
         protections=protections,
         output=shown,
         notice=notice,
+        notes=submission.notes,
         metadata=dict(metadata or {}),
         timings={
             "prepare_seconds": round(prepared - started, 4),

@@ -71,6 +71,7 @@ class Report:
     protections: Protections
     output: str = ""
     notice: str = ""  # feedback about the file as a whole (why it could not be imported), said once
+    notes: tuple[str, ...] = ()  # what the grader changed to run the file (a notebook's magics, say)
     metadata: Mapping[str, str] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     flags: tuple[str, ...] = ()  # about the whole submission (``NotGraded``); equations carry their own
@@ -178,6 +179,7 @@ def report_to_dict(report: Report) -> dict:
             "path": display_text(report.submission_path),
             "sha256": report.submission_sha256,
             "metadata": {key: display_text(value) for key, value in report.metadata.items()},
+            "notes": list(report.notes),
         },
         "score": report.score,
         "max_score": report.max_score,

@@ -16,6 +16,11 @@ the autograder's.
 
 The student's file runs in this process, on the student's machine: a hang is detected by
 a wall-clock limit per call (the call runs in a daemon thread), not a sandbox.
+
+Notebooks: ``python selfcheck.py quiz4.ipynb`` checks the notebook's code cells, turned
+into Python by ``notebook_cells.py`` (shipped beside this file; the grader uses the same
+code, so the same lines run). In a notebook, ``from selfcheck import check; check()``
+checks the functions defined in the kernel, printing the same table.
 """
 
 from __future__ import annotations
@@ -25,17 +30,21 @@ import ast
 import contextlib
 import difflib
 import importlib.util
+import inspect
 import json
+import linecache
 import os
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 CASES_FILE = "selfcheck_cases.json"
 FORWARD_FILE = "selfcheck_forward.py"
+CELLS_FILE = "notebook_cells.py"  # beside this file, in the grader's package as in the bundle
 FORMAT = 1
 
 
@@ -57,6 +66,7 @@ def encode_array(value: np.ndarray) -> dict:
 def load_module(path: Path, name: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look a class's module up there
     spec.loader.exec_module(module)
     return module
 
@@ -156,24 +166,28 @@ def to_float64(value):
     return None, f"returned {type(value).__name__}; expected a numpy array"
 
 
-def fault_location(err: BaseException, filename: str) -> str:
-    """' at line N: `code`' for the deepest frame of the traceback that is in the student's file."""
+def line_number(lineno: int) -> str:
+    return f"line {lineno}"
+
+
+def fault_location(err: BaseException, files: set[str], locate=line_number) -> str:
+    """' at line N: `code`' for the deepest frame of the traceback in the student's code (``files``)."""
     where = ""
     for frame in traceback.extract_tb(err.__traceback__):
-        if Path(frame.filename).resolve() == Path(filename).resolve():
+        if frame.filename in files:
             code = f": `{(frame.line or '').strip()[:200]}`" if frame.line else ""
-            where = f" at line {frame.lineno}{code}"
+            where = f" at {locate(frame.lineno)}{code}"
     return where
 
 
-def describe_exception(function: str, err: BaseException, filename: str) -> tuple[str, str]:
+def describe_exception(function: str, err: BaseException, files: set[str], locate=line_number) -> tuple[str, str]:
     """The grader's case status and message for an exception the student's function raised."""
     if isinstance(err, NotImplementedError):
         return "not_implemented", f"{function} is not implemented yet (it raises NotImplementedError)"
     if isinstance(err, SystemExit):
         return "error", f"{function} called sys.exit({err.code!r})"
     text = f" ({str(err)[:300]})" if str(err) else ""
-    return "error", f"{function} raised {type(err).__name__}{text}{fault_location(err, filename)}"
+    return "error", f"{function} raised {type(err).__name__}{text}{fault_location(err, files, locate)}"
 
 
 def forbidden_functions(source: str, forbidden: list[str], functions: list[str]) -> dict[str, str]:
@@ -283,14 +297,33 @@ def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings
     }
 
 
-def check_submission(submission: Path, folder: Path) -> dict:
-    """Every visible case of every equation in the bundle, run on ``submission``; a JSON-ready result."""
+def load_document(folder: Path) -> dict:
     document = json.loads((folder / CASES_FILE).read_text(encoding="utf-8"))
     if document.get("format") != FORMAT:
         raise SystemExit(f"{folder / CASES_FILE}: written for another version of selfcheck.py")
+    return document
+
+
+def python_source(submission: Path):
+    """(source bytes, locate, notes): a .py file as it is, a notebook's code cells as the grader runs them."""
+    data = submission.read_bytes()
+    if submission.suffix.lower() != ".ipynb":
+        return data, line_number, []
+    cells = load_module(Path(__file__).resolve().parent / CELLS_FILE, "notebook_cells")
+    try:
+        converted = cells.notebook_source(cells.read_notebook_json(data.decode("utf-8-sig")))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise SystemExit(f"error: {submission}: {err}") from err
+    source = converted.source
+    linecache.cache[str(submission)] = (len(source), None, source.splitlines(True), str(submission))
+    return source.encode("utf-8", "replace"), converted.locate, list(converted.notes)
+
+
+def check_submission(submission: Path, folder: Path) -> dict:
+    """Every visible case of every equation in the bundle, run on ``submission`` (.py or .ipynb); JSON-ready."""
+    document = load_document(folder)
     settings = document["settings"]
-    forward = load_module(folder / FORWARD_FILE, "selfcheck_forward")
-    source = submission.read_bytes()
+    source, locate, notes = python_source(submission)
     functions = [eq["function"] for eq in document["equations"]]
     forbidden = forbidden_functions(source.decode("utf-8", "replace"), settings["forbidden_imports"], functions)
     module = type(sys)("submission")
@@ -307,11 +340,50 @@ def check_submission(submission: Path, folder: Path) -> dict:
         import_problem = ("timeout", f"importing the file took longer than {settings['import_time_limit']:g} s")
     elif outcome == "raised":
         if isinstance(error, SyntaxError):
-            at = f" at line {error.lineno}: `{(error.text or '').strip()}`" if error.lineno else ""
+            at = f" at {locate(error.lineno)}: `{(error.text or '').strip()}`" if error.lineno else ""
             import_problem = ("error", f"the file could not be imported, SyntaxError: {error.msg}{at}")
         else:
-            where = fault_location(error, str(submission))
+            where = fault_location(error, {str(submission)}, locate)
             import_problem = ("error", f"the file could not be imported, {type(error).__name__}: {error}{where}")
+    code = Code(module, {str(submission)}, locate, forbidden, import_problem)
+    return {"file": str(submission), **check_code(document, folder, code), "notes": notes}
+
+
+def check_namespace(namespace: dict, folder: Path) -> dict:
+    """The same checks on functions already defined (a notebook's kernel): nothing is loaded or run first."""
+    document = load_document(folder)
+    functions = [eq["function"] for eq in document["equations"]]
+    module = type(sys)("notebook")
+    module.__dict__.update({k: v for k, v in namespace.items() if isinstance(k, str) and not k.startswith("__")})
+    own = [v for v in vars(module).values() if inspect.isfunction(v)]
+    files = {v.__code__.co_filename for v in own}
+    banned = set(document["settings"]["forbidden_imports"])
+    imported = [f"import {v.__name__}" for v in vars(module).values() if inspect.ismodule(v)]
+    pieces = [line for line in imported if line.split()[1].split(".")[0] in banned]
+    for function in own:
+        with contextlib.suppress(OSError, TypeError):
+            pieces.append(inspect.cleandoc("\n" + inspect.getsource(function)))
+    forbidden = forbidden_functions("\n\n".join(pieces), sorted(banned), functions)
+    code = Code(module, files, lambda n: f"line {n} of its cell", forbidden, None)
+    return {"file": "the functions defined in this notebook", **check_code(document, folder, code), "notes": []}
+
+
+@dataclass(frozen=True)
+class Code:
+    """The student's functions and what is known about them before any is called."""
+
+    module: object
+    files: set[str]  # the file names their code objects carry, to find their frames in a traceback
+    locate: object  # line number -> "line 3" or "cell 7, line 3"
+    forbidden: dict[str, str]
+    import_problem: tuple[str, str] | None
+
+
+def check_code(document: dict, folder: Path, code: Code) -> dict:
+    """Every visible case of every equation, on the functions of ``code``."""
+    settings = document["settings"]
+    forward = load_module(folder / FORWARD_FILE, "selfcheck_forward")
+    module, forbidden, import_problem = code.module, code.forbidden, code.import_problem
     results = []
     for eq in document["equations"]:
         name = eq["function"]
@@ -333,14 +405,14 @@ def check_submission(submission: Path, folder: Path) -> dict:
             elif timed_out:
                 verdict.update(status="skipped", message=f"not run: an earlier case of {name} timed out")
             else:
-                verdict.update(call_and_judge(getattr(module, name), forward, eq, inputs, settings, submission))
+                verdict.update(call_and_judge(getattr(module, name), forward, eq, inputs, settings, code))
                 timed_out = verdict["status"] == "timeout"
             cases.append(verdict)
         results.append({"id": eq["id"], "label": eq["label"], "function": name, "cases": cases})
-    return {"file": str(submission), "title": document["title"], "equations": results}
+    return {"title": document["title"], "equations": results}
 
 
-def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, submission: Path) -> dict:
+def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, code: Code) -> dict:
     """Call one visible case with a time limit and judge what came back against finite differences."""
     name = eq["function"]
     fd = eq["finite_difference"]
@@ -350,7 +422,7 @@ def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, su
     if outcome == "timeout":
         return {"status": "timeout", "message": f"{name} did not return within the {settings['time_limit']:g} s limit"}
     if outcome == "raised":
-        status, message = describe_exception(name, value, str(submission))
+        status, message = describe_exception(name, value, code.files, code.locate)
         return {"status": status, "message": message}
     mutated = [arg for arg, old, new in zip(eq["args"], before, args) if not np.array_equal(old, new, equal_nan=True)]
     side = (fd.get("kink") or {}).get("side")
@@ -375,6 +447,8 @@ def missing_message(function: str, module) -> str:
 def render(result: dict) -> str:
     """A plain-text table and what to fix, for a terminal."""
     lines = [f"Self-check: {result['title']}", f"file: {result['file']}", ""]
+    if result.get("notes"):
+        lines += ["Notes:"] + [f"  - {note}" for note in result["notes"]] + [""]
     rows = [("function", "visible case", "")]
     passing = 0
     for eq in result["equations"]:
@@ -405,16 +479,44 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
+def default_file(name: str) -> str:
+    """The submission's name as a .py file, else as the notebook, whichever is here (the .py first)."""
+    stem = name.rsplit(".", 1)[0]
+    return next((n for n in (f"{stem}.py", f"{stem}.ipynb") if Path(n).is_file()), name)
+
+
+def check(notebook: str | None = None) -> None:
+    """The self-check from a notebook cell: ``from selfcheck import check; check()``.
+
+    Checks the functions defined in the kernel that calls it (the notebook as it has
+    run), or, when none of them is defined there yet, the saved ``.ipynb`` named as the
+    assignment expects; ``check("path.ipynb")`` checks that file. Prints the table
+    ``python selfcheck.py`` prints.
+    """
+    folder = Path(__file__).resolve().parent
+    document = load_document(folder)
+    namespace = sys._getframe(1).f_globals  # the caller's globals: the kernel's user namespace
+    functions = [eq["function"] for eq in document["equations"]]
+    saved = Path(document["submission_filename"].rsplit(".", 1)[0] + ".ipynb")
+    if notebook is not None:
+        result = check_submission(Path(notebook), folder)
+    elif not any(callable(namespace.get(name)) for name in functions) and saved.is_file():
+        result = check_submission(saved, folder)
+    else:
+        result = check_namespace(namespace, folder)
+    print(render(result))
+
+
 def main(argv=None) -> int:
     folder = Path(__file__).resolve().parent
     document = json.loads((folder / CASES_FILE).read_text(encoding="utf-8"))
     parser = argparse.ArgumentParser(description=f"Check your functions on the visible cases of {document['title']}.")
-    parser.add_argument("file", nargs="?", default=document["submission_filename"], help="your .py file")
+    parser.add_argument("file", nargs="?", help="your .py file or notebook (default: the one named as the template)")
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     args = parser.parse_args(argv)
-    submission = Path(args.file)
+    submission = Path(args.file or default_file(document["submission_filename"]))
     if not submission.is_file():
-        print(f"error: {submission}: no such file; pass the path of your .py file", file=sys.stderr)
+        print(f"error: {submission}: no such file; pass the path of your .py file or notebook", file=sys.stderr)
         return 2
     result = check_submission(submission, folder)
     print(json.dumps(result, indent=2) if args.json else render(result))

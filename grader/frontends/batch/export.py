@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.errors import RosterError
-from grader.grading.pipeline import MAX_SUBMISSION_BYTES
+from grader.grading.notebook import is_submission_name, max_bytes
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
 MAX_METADATA_BYTES = 64 * 1024 * 1024
@@ -172,9 +172,9 @@ def unpack_member(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path)
         staging.joinpath(*folder.parts).mkdir(parents=True, exist_ok=True)  # a folder with no .py still shows
         if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
             return
-        if relative.suffix != ".py" and relative.name != GRADESCOPE_METADATA:
+        if not is_submission_name(relative.name) and relative.name != GRADESCOPE_METADATA:
             return
-        cap = MAX_METADATA_BYTES if relative.name == GRADESCOPE_METADATA else MAX_SUBMISSION_BYTES + 1
+        cap = MAX_METADATA_BYTES if relative.name == GRADESCOPE_METADATA else max_bytes(relative) + 1
         target = staging.joinpath(*relative.parts)
         try:
             with zipped.open(info) as source, open(target, "wb") as sink:
@@ -194,9 +194,9 @@ class BadMember(Exception):
 
 
 def unpack_export(archive: Path, dest: Path) -> Path:
-    """Unpack the ``.py`` files and the metadata of a Gradescope zip into ``dest``, once.
+    """Unpack the ``.py`` files, notebooks and the metadata of a Gradescope zip into ``dest``, once.
 
-    Only what the batch needs is unpacked (PDFs and notebooks are not), each file capped
+    Only what the batch needs is unpacked (PDFs are not), each file capped
     just over the submission size limit so an oversized file is still reported as such;
     symbolic links and paths that would escape ``dest`` are skipped, and so is a member
     that cannot be unpacked (a file and a folder of the same name, a corrupt entry): it

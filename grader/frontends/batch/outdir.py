@@ -4,7 +4,7 @@
     gradebook.csv     a row per submission (see ``gradebook.py``)
     summary.json      class statistics; summary.html shows them on one self-contained page
     batch.json        what the run covered (rubric, shard, submissions): ``merge`` reads it
-    submissions/      a Gradescope zip, unpacked (only its .py files and the metadata)
+    submissions/      a Gradescope zip, unpacked (only its .py files, notebooks and the metadata)
 
 Every file is written to a temporary name and renamed into place, so a batch killed at
 any point leaves no half-written file, and a rerun sweeps the temporaries. A report is
@@ -33,7 +33,7 @@ from grader.frontends.batch.gradebook import Row, equation_ids, render_gradebook
 from grader.frontends.batch.roster import Submission
 from grader.frontends.batch.summary import render_html, summarize_class
 from grader.frontends.batch.tasks import Shard, Task
-from grader.grading.pipeline import MAX_SUBMISSION_BYTES
+from grader.grading.notebook import max_bytes
 from grader.grading.report import NotGraded, display_text, grader_code_sha256, validate_report
 
 MANIFEST = "batch.json"
@@ -131,7 +131,7 @@ def planned_sha256(submission: Submission) -> str | None:
         return None
     try:
         info = os.stat(submission.path)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SUBMISSION_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes(submission.path):
             return None
         return sha256_file(submission.path)
     except OSError:

@@ -2,9 +2,10 @@
 
 Three layouts are understood:
 
-* a folder of ``.py`` files, one per student (the file's stem names the submission);
+* a folder of ``.py`` files or notebooks, one per student (the file's stem names the submission);
 * a folder of per-student folders (the folder names the submission; the file graded is
-  the one named like the rubric's ``submission_filename``, or the only ``.py`` file);
+  the one named like the rubric's ``submission_filename``, as ``.py`` or ``.ipynb``, or
+  the only such file);
 * a Gradescope "Export Submissions" zip or its unpacked folder: ``submission_metadata.yml``
   beside one folder per submission, mapped to each submitter's name, email and SID
   (reading the zip and the metadata safely is ``export.py``'s job).
@@ -31,6 +32,7 @@ from grader.frontends.batch.export import (
     unpack_export,
 )
 from grader.frontends.choice import SKIPPED_FOLDERS, choose_file, file_problem
+from grader.grading.notebook import is_submission_name
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,13 @@ def gradescope_submissions(metadata: Path, root: Path, wanted: str | None) -> li
 
 
 def folder_submissions(root: Path, wanted: str | None) -> list[Submission]:
-    """A folder of ``.py`` files and/or per-student folders."""
+    """A folder of ``.py`` files or notebooks and/or per-student folders."""
     items = sorted(
         (p for p in root.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED_FOLDERS),
         key=lambda p: natural_key(p.name),
     )
-    items = [p for p in items if p.suffix == ".py" or p.is_dir()]
-    names = [p.stem if p.suffix == ".py" and not p.is_dir() else p.name for p in items]
+    items = [p for p in items if is_submission_name(p.name) or p.is_dir()]
+    names = [p.name if p.is_dir() else p.stem for p in items]
     return [entry(sub_id, item, root, wanted) for sub_id, item in zip(unique_ids(names), items)]
 
 
@@ -162,7 +164,7 @@ def find_submissions(
         submissions = [s for s in submissions if not (root / s.source).resolve().is_relative_to(skip)]
     if not submissions:
         raise RosterError(
-            f"{source}: no submissions found; expected .py files, one folder per student, "
+            f"{source}: no submissions found; expected .py files or notebooks, one folder per student, "
             f"or a Gradescope export ({GRADESCOPE_METADATA} with one folder per submission)"
         )
     return sorted(submissions, key=lambda s: natural_key(s.id)), root

@@ -87,6 +87,8 @@ def summary_markdown(report: Report, graded: str) -> str:
             "Each part below says what went wrong. Hidden cases use inputs drawn for your file, "
             "so only their verdicts are shown.",
         ]
+    if report.notes:
+        lines += ["", "Notes on your file:", ""] + [f"- {escape_markdown(note)}" for note in report.notes]
     if report.output.strip():
         lines += ["", "Your file printed (while importing and on the visible cases):", "", code_block(report.output)]
     return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""Python source from a notebook's code cells, with a map from its lines back to the cells.
+
+One conversion for both sides, so they run exactly the same Python: the grader
+(``grader/grading/notebook.py``, once nbformat has validated the file) and the student's
+self-check (``selfcheck.py``, which reads the ``.ipynb`` with ``json`` alone, since a
+student may not have nbformat). So: the standard library only, and nothing runs here.
+
+The source is the code cells in notebook order, each after a ``# %% cell N`` line (the
+"percent" format editors know). Markdown and raw cells, outputs, attachments and
+metadata are left out. Cells are numbered from 1 counting every cell from the top, as
+JupyterLab's and VS Code's cell counters do. IPython syntax that is not Python is never
+run: a cell magic (``%%bash``) costs its whole cell; a line magic (``%matplotlib``), a
+shell escape (``!pip``, ``x = !ls``) or help (``np.dot?``) becomes ``pass``. Such lines
+are found where the parser stops (so a ``!`` inside a string is left alone), and only in
+a cell that is not Python as it stands. A cell that still doesn't parse is left out,
+which costs only the functions it defines. Every such change becomes a note. A cell that
+imports the self-check (the bundle notebook's last cell) is left out silently: it checks
+the work in the kernel and has no place in a grade.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's own line ends (str.splitlines also splits on \f, \x1c...)
+IPYTHON_LINE = re.compile(r"^\s*(?:[%!?]|[\w.,\[\]\s]+=\s*[%!])|\?\s*$")
+SELFCHECK = "selfcheck"  # the bundle's self-check module, which its notebook's last cell runs
+DEFINED = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class NotebookSource:
+    """The Python a notebook amounts to, and how to point back into the notebook.
+
+    ``lines[i]`` is (cell number, line in that cell) for line ``i + 1`` of ``source``;
+    line 0 is a cell's ``# %%`` header. ``not_run`` maps a function name to why the cell
+    defining it was left out.
+    """
+
+    source: str
+    lines: tuple[tuple[int, int], ...]
+    notes: tuple[str, ...]
+    not_run: tuple[tuple[str, str], ...]
+
+    def locate(self, lineno: int) -> str:
+        """Line ``lineno`` of the source in the notebook's terms: "cell 7, line 3"."""
+        if not 0 < lineno <= len(self.lines):
+            return f"line {lineno}"
+        cell, line = self.lines[lineno - 1]
+        return f"cell {cell}, line {line}" if line else f"cell {cell}"
+
+
+def cell_text(source: object) -> str:
+    """A cell's source as one string: files hold it as a string or a list of lines."""
+    if isinstance(source, list):
+        return "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def parse_problem(text: str) -> SyntaxError | None:
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        return err
+    except ValueError as err:  # a null byte, before Python 3.12
+        return SyntaxError(str(err))
+    return None
+
+
+def neutralise(lines: list[str]) -> tuple[list[str], list[str], SyntaxError | None]:
+    """The cell with its IPython lines turned into ``pass``: (lines, what was neutralised, error left)."""
+    lines = list(lines)
+    changed: list[str] = []
+    while True:
+        error = parse_problem("\n".join(lines))
+        if error is None:
+            return lines, changed, None
+        index = (error.lineno or 0) - 1
+        if not 0 <= index < len(lines) or not IPYTHON_LINE.search(lines[index]):
+            return lines, changed, error
+        if lines[index].lstrip().startswith("#"):
+            return lines, changed, error
+        changed.append(lines[index].strip())
+        lines[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + "pass"
+
+
+def runs_selfcheck(tree: ast.Module) -> bool:
+    """Does the cell import the student's self-check (``from selfcheck import check``)?"""
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == SELFCHECK and not node.level:
+            return True
+        if isinstance(node, ast.Import) and any(alias.name == SELFCHECK for alias in node.names):
+            return True
+    return False
+
+
+def listed(numbers: list[int]) -> str:
+    words = [str(n) for n in numbers]
+    if len(words) == 1:
+        return f"cell {words[0]}"
+    return "cells " + ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "`" + text.replace("`", "'") + "`"
+
+
+def notebook_source(cells: list[tuple[str, object]]) -> NotebookSource:
+    """The Python source of ``cells``, each a (cell type, source) pair in notebook order."""
+    out: list[str] = []
+    where: list[tuple[int, int]] = []
+    notes: list[str] = []
+    not_run: dict[str, str] = {}
+    ipython: list[int] = []
+    examples: list[str] = []
+    defined: dict[str, list[int]] = {}
+    skipped: list[tuple[int, str, list[str]]] = []  # cells left out: number, why, functions they define
+    for number, (kind, raw) in enumerate(cells, start=1):
+        if kind != "code":
+            continue
+        text = cell_text(raw)
+        lines = LINE_BREAK.split(text)
+        first = next((line.strip() for line in lines if line.strip()), "")
+        error: SyntaxError | None = None
+        if first.startswith("%%"):
+            why = f"it is a cell magic ({quoted(first.split()[0])}), which is IPython, not Python"
+        else:
+            lines, changed, error = neutralise(lines)
+            if changed:
+                ipython.append(number)
+                examples += changed
+            why = ""
+            if error is not None:
+                at = f" at line {error.lineno}" if error.lineno else ""
+                why = f"it has a syntax error{at} ({error.msg})"
+        if why:
+            skipped.append((number, why, list(dict.fromkeys(DEFINED.findall(text)))))
+            out.append(f"# %% cell {number} (not run)")
+            where.append((number, 0))
+            continue
+        tree = ast.parse("\n".join(lines))
+        if runs_selfcheck(tree):  # the bundle's last cell: it would import the self-check into the grade
+            out.append(f"# %% cell {number} (the self-check: not run)")
+            where.append((number, 0))
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defined.setdefault(node.name, []).append(number)
+        out.append(f"# %% cell {number}")
+        where.append((number, 0))
+        out += lines
+        where += [(number, i) for i in range(1, len(lines) + 1)]
+    if ipython:
+        shown = ", ".join(quoted(e) for e in examples[:2]) + (" ..." if len(examples) > 2 else "")
+        notes.append(
+            f"{listed(ipython)} {'uses' if len(ipython) == 1 else 'use'} IPython syntax ({shown}): magics, "
+            "shell escapes and help are not run, since the grader runs your code cells as plain Python"
+        )
+    for number, why, names in skipped:
+        lost = [name for name in names if name not in defined]  # another cell's definition still counts
+        missing = f"; the functions it defines ({', '.join(lost)}) are missing" if lost else ""
+        notes.append(f"cell {number} was not run: {why}{missing}")
+        for name in lost:
+            not_run.setdefault(name, f"{name} is defined in cell {number}, which was not run: {why}")
+    for name, numbers in defined.items():
+        if len(numbers) > 1:
+            notes.append(
+                f"{name} is defined more than once ({listed(sorted(set(numbers)))}): the last definition, in "
+                f"cell {numbers[-1]}, is graded, as when the notebook runs from top to bottom"
+            )
+    return NotebookSource("\n".join(out) + "\n", tuple(where), tuple(notes), tuple(not_run.items()))
+
+
+def read_notebook_json(text: str) -> list[tuple[str, object]]:
+    """The cells of a notebook file with ``json`` alone (the self-check's reader); ValueError says what is wrong.
+
+    The grader validates notebooks against the format's schema with nbformat; a student
+    may not have nbformat, so this checks only what the conversion needs.
+    """
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError("not a notebook: the file is not valid JSON") from err
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        raise ValueError("not a notebook: the JSON has no list of cells")
+    if document.get("nbformat") != 4:
+        raise ValueError(f"a notebook in format version {document.get('nbformat')}; version 4 is read")
+    return [(c.get("cell_type", ""), c.get("source", "")) for c in document["cells"] if isinstance(c, dict)]
