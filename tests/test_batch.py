@@ -140,7 +140,7 @@ def test_a_mixed_class_gets_the_expected_gradebook_rows(graded_class):
     assert rows["henry"]["note"] == "henry.py is not a regular file (a pipe, socket or device)"
     assert rows["ivan"]["note"] == "ivan.py: the file is over 2 MiB"
     assert "outside the student's folder" in rows["judy"]["note"]
-    assert rows["kim"]["note"] == "no .py file or notebook in kim/"
+    assert rows["kim"]["note"] == "kim: not a notebook: the JSON has no cells"  # notebooks are read (issue 12)
 
 
 def test_every_submission_of_the_mixed_class_has_a_schema_valid_report(graded_class):

@@ -111,6 +111,18 @@ def test_a_correct_submission_gets_full_marks_from_the_grader_inside_the_zip(roo
         assert sandbox["privilege_drop"] and sandbox["reference_hidden"], sandbox
 
 
+def test_a_notebook_submitted_for_a_py_rubric_is_graded_by_the_grader_inside_the_zip(root, tmp_path):
+    from notebooks import notebook_from_py
+
+    notebook = notebook_from_py(CORPUS / "buggy" / "eq9_mean.py", tmp_path / "quiz4.ipynb")
+    submit(root, notebook, "quiz4.ipynb")
+    document, stdout = run_autograder(root)
+    tests = results_by_id(document)
+    assert "graded quiz4.ipynb" in stdout
+    assert tests["eq9"]["status"] == "failed" and "averaged over the batch" in tests["eq9"]["output"]
+    assert all(t["status"] == "passed" for key, t in tests.items() if key != "eq9")
+
+
 @pytest.mark.parametrize(
     ("fixture", "eq_id", "words"),
     [

@@ -42,6 +42,11 @@ REQUIREMENTS = (
     "referencing==0.37.0",
     "rpds-py==0.30.0",
     "typing_extensions==4.16.0",
+    "nbformat==5.11.1",  # reads notebook submissions
+    "fastjsonschema==2.22.3",
+    "jupyter_core==5.9.1",
+    "traitlets==5.16.1",
+    "platformdirs==4.12.4",  # the newest for Python 3.10
 )
 
 Entries = dict[str, tuple[bytes, int]]

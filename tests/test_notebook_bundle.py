@@ -1,0 +1,142 @@
+"""The student bundle's notebook: generated from the rubric and template, and its self-check cell agrees with the grader."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import FIXTURES, QUIZ4_RUBRIC, grade
+from grader.frontends.bundle import build_student_bundle
+from grader.frontends.student_notebook import SELFCHECK_CELL, template_pieces
+from notebooks import named_cells
+
+CORPUS = FIXTURES / "quiz4"
+# a correct file, wrong values, a mask at the kink, a transposed shape, a missing function
+KERNEL_FIXTURES = ["correct/einsum.py", "buggy/eq9_mean.py", "buggy/eq13_mask_ge_zero.py", "buggy/eq15_missing.py"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bundle")
+    with zipfile.ZipFile(build_student_bundle(QUIZ4_RUBRIC, folder / "student.zip")) as archive:
+        archive.extractall(folder)
+    return folder / "quiz4"
+
+
+def filled(bundle: Path, fixture: str, path: Path) -> Path:
+    """The bundled notebook with each stub replaced by the fixture's function (and deleted if it has none)."""
+    notebook = nbformat.read(bundle / "quiz4.ipynb", as_version=4)
+    pieces = named_cells((CORPUS / fixture).read_text())
+    cells = []
+    for cell in notebook.cells:
+        match = re.match(r"def (\w+)\(", cell.source) if cell.cell_type == "code" else None
+        if match and match.group(1) not in pieces:
+            continue
+        if match:
+            cell.source = pieces.pop(match.group(1))
+        elif cell.cell_type == "code" and cell.source.startswith("import numpy"):
+            cell.source = pieces.pop("", cell.source)
+        cells.append(cell)
+    helpers = [nbformat.v4.new_code_cell(text) for text in pieces.values()]  # the fixture's own helpers
+    notebook.cells = cells[:2] + helpers + cells[2:]
+    nbformat.write(notebook, path)
+    return path
+
+
+def table(text: str) -> dict[str, str]:
+    """function -> its visible-case statuses, from the self-check's printed table."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("function")) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        name, statuses, *_ = re.split(r"\s{2,}", line.strip())
+        rows[name] = statuses
+    return rows
+
+
+def grader_verdicts(document: dict) -> dict[str, str]:
+    return {eq["function"]: ", ".join(c["status"] for c in eq["cases"] if c["visible"]) for eq in document["equations"]}
+
+
+def test_the_notebook_is_a_valid_v4_notebook_with_each_part_its_stub_and_the_self_check_last(bundle, quiz4):
+    notebook = nbformat.read(bundle / "quiz4.ipynb", as_version=nbformat.NO_CONVERT)
+    nbformat.validate(notebook)
+    assert notebook.nbformat == 4 and notebook.metadata.kernelspec.name == "python3"
+    markdown = [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    _, setup, stubs = template_pieces(quiz4.template.read_text())
+    assert code[0] == setup and code[-1] == SELFCHECK_CELL
+    assert code[1:-1] == [stubs[eq.function] for eq in quiz4.equations], "one cell per function, the template's stub"
+    for eq in quiz4.equations:
+        part = next(text for text in markdown if text.startswith(f"## {eq.label}\n"))
+        assert f"`{eq.function}({', '.join(eq.args)})`" in part and f"({eq.points:g} point" in part
+        assert "Returns a float64 array of shape (" in part
+    assert "Inputs: `dY` (N, H), `W` (D, H). Returns a float64 array of shape (N, D)." in next(
+        t for t in markdown if "grad_X(dY, W)" in t
+    )
+    assert "`P` (N, C), `y` (N,)" in next(t for t in markdown if "grad_S(P, y)" in t), "a derived input's shape"
+
+
+def test_the_same_rubric_and_template_give_the_same_notebook_bytes(bundle, tmp_path):
+    again = build_student_bundle(QUIZ4_RUBRIC, tmp_path / "again.zip")
+    with zipfile.ZipFile(again) as archive:
+        assert archive.read("quiz4/quiz4.ipynb") == (bundle / "quiz4.ipynb").read_bytes()
+
+
+def test_the_untouched_notebook_is_graded_as_not_implemented_without_running_the_self_check(bundle, quiz4):
+    report, document = grade(bundle / "quiz4.ipynb", quiz4)
+    assert {eq["status"] for eq in document["equations"]} == {"not_implemented"}
+    assert document["submission"]["notes"] == [] and document["output"] == ""
+
+
+def test_selfcheck_py_checks_a_notebook_from_a_shell_as_it_checks_the_same_code_as_a_py(bundle, tmp_path):
+    notebook = filled(bundle, "buggy/eq9_mean.py", tmp_path / "quiz4.ipynb")
+    as_py = tmp_path / "quiz4.py"
+    as_py.write_text((CORPUS / "buggy/eq9_mean.py").read_text())
+    runs = {}
+    for path in (notebook, as_py):
+        done = subprocess.run(
+            [sys.executable, str(bundle / "selfcheck.py"), str(path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 1, done.stderr
+        runs[path.suffix] = json.loads(done.stdout)
+    assert runs[".ipynb"]["equations"] == runs[".py"]["equations"]
+    assert runs[".ipynb"]["equations"][1]["cases"][0]["status"] == "wrong_values"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", KERNEL_FIXTURES)
+def test_the_self_check_cell_run_in_a_real_kernel_prints_the_graders_visible_verdicts(bundle, quiz4, tmp_path, fixture):
+    nbclient = pytest.importorskip("nbclient", reason="nbclient (a test extra) runs the notebook in a real kernel")
+    pytest.importorskip("ipykernel", reason="ipykernel (a test extra) is the kernel nbclient starts")
+    path = filled(bundle, fixture, bundle / f"{Path(fixture).stem}.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(bundle)}}
+    )
+    client.execute()
+    printed = "".join(
+        o.get("text", "") for o in notebook.cells[-1].outputs if o.output_type == "stream" and o.name == "stdout"
+    )
+    assert "Self-check:" in printed and "file: the functions defined in this notebook" in printed
+    _, document = grade(path, quiz4)
+    assert table(printed) == grader_verdicts(document)
+    shell = subprocess.run(
+        [sys.executable, "selfcheck.py", path.name], capture_output=True, text=True, timeout=120, cwd=bundle
+    )
+    assert table(shell.stdout) == table(printed), "the same table as `python selfcheck.py` prints"
+    kernel_text = printed.replace("file: the functions defined in this notebook", f"file: {path.name}")
+    assert kernel_text.strip() == shell.stdout.strip()
