@@ -83,6 +83,21 @@ def test_a_cell_magic_costs_its_cell_and_a_cell_that_does_not_parse_costs_only_i
     assert dict(converted.not_run)["g"].startswith("g is defined in cell 2, which was not run: it has a syntax error")
 
 
+def test_a_cell_the_compiler_refuses_costs_only_that_cell_and_a_future_import_works_in_any_cell():
+    cells = [
+        ("code", "x = 1"),
+        ("code", "return x"),  # a kernel would refuse it too; in one file it would sink every cell
+        ("code", "await something()"),  # top-level await runs in IPython, not in a file
+        ("code", "from __future__ import annotations\ndef f(a: Undefined) -> int:\n    return 2"),
+    ]
+    converted = notebook_source(cells)
+    namespace: dict = {}
+    exec(compile(converted.source, "nb.py", "exec", dont_inherit=True), namespace)
+    assert namespace["f"](0) == 2 and namespace["x"] == 1
+    assert [n.split(":")[0] for n in converted.notes] == ["cell 2 was not run", "cell 3 was not run"]
+    assert converted.locate(1) == "cell 4, line 1", "the hoisted import still points at its cell"
+
+
 def test_a_function_defined_twice_is_noted_and_the_last_definition_counts():
     converted = notebook_source(
         [("code", "def f():\n    return 1"), ("code", "x = 0"), ("code", "def f():\n    return 2")]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's own line ends (str.splitlines also splits on \f, \x1c...)
@@ -61,17 +62,25 @@ def cell_text(source: object) -> str:
 
 
 def parse_problem(text: str) -> SyntaxError | None:
+    """Why ``text`` would not compile as a file, or None: parse errors and the compiler's own
+    (``return`` or ``await`` outside a function). Nothing runs; constant folding is bounded by CPython."""
     try:
-        ast.parse(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "\\d" and `is 1` warnings are the student's business
+            compile(text, "<cell>", "exec", dont_inherit=True)
     except SyntaxError as err:
         return err
-    except ValueError as err:  # a null byte, before Python 3.12
-        return SyntaxError(str(err))
+    except (ValueError, RecursionError, MemoryError) as err:  # a null byte (before 3.12), absurd nesting
+        return SyntaxError(type(err).__name__ if not str(err) else str(err)[:100])
     return None
 
 
 def neutralise(lines: list[str]) -> tuple[list[str], list[str], SyntaxError | None]:
-    """The cell with its IPython lines turned into ``pass``: (lines, what was neutralised, error left)."""
+    """The cell with its IPython lines turned into ``pass``: (lines, what was neutralised, error left).
+
+    Only a line where the parser stops is a candidate, so a ``!`` or ``%`` inside a string
+    or a continued expression is never touched.
+    """
     lines = list(lines)
     changed: list[str] = []
     while True:
@@ -109,70 +118,128 @@ def quoted(text: str, limit: int = 60) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One code cell as it goes into the source: its lines, or why it was left out."""
+
+    number: int
+    lines: tuple[str, ...] = ()
+    why: str = ""  # non-empty: left out, and why
+    defines: tuple[str, ...] = ()  # top-level functions (found by a regex in a cell that does not parse)
+    neutralised: tuple[str, ...] = ()  # IPython lines turned into pass
+    silent: bool = False  # left out without a note (the self-check cell)
+
+
+def convert_cell(number: int, text: str) -> Cell:
+    lines = LINE_BREAK.split(text)
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if first.startswith("%%"):
+        why = f"it is a cell magic ({quoted(first.split()[0])}), which is IPython, not Python"
+        return Cell(number, why=why, defines=tuple(dict.fromkeys(DEFINED.findall(text))))
+    lines, changed, error = neutralise(lines)
+    if error is not None:
+        at = f" at line {error.lineno}" if error.lineno else ""
+        why = f"it has a syntax error{at} ({error.msg})"
+        return Cell(number, why=why, defines=tuple(dict.fromkeys(DEFINED.findall(text))), neutralised=tuple(changed))
+    tree = ast.parse("\n".join(lines))
+    if runs_selfcheck(tree):  # the bundle notebook's last cell: it would import the self-check into the grade
+        return Cell(number, why="the self-check", silent=True)
+    defines = tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    return Cell(number, tuple(lines), defines=defines, neutralised=tuple(changed))
+
+
+def hoisted_futures(cells: list[Cell]) -> tuple[list[Cell], list[str], tuple[int, int]]:
+    """``from __future__`` imports moved to the file's first line (a kernel compiles each cell alone,
+    where they may start any cell; in one file they must come first): (cells, names, their place)."""
+    names: list[str] = []
+    place = (0, 0)
+    result = []
+    for cell in cells:
+        lines = list(cell.lines)
+        if lines and "__future__" in "\n".join(lines):
+            for node in ast.parse("\n".join(lines)).body:
+                if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                    names += [alias.name for alias in node.names if alias.name not in names]
+                    place = place if place[0] else (cell.number, node.lineno)
+                    for index in range(node.lineno - 1, node.end_lineno or node.lineno):
+                        lines[index] = "pass" if index == node.lineno - 1 else ""
+            cell = Cell(cell.number, tuple(lines), cell.why, cell.defines, cell.neutralised)
+        result.append(cell)
+    return result, names, place
+
+
+def assemble(cells: list[Cell]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    cells, futures, place = hoisted_futures(cells)
+    out: list[str] = [f"from __future__ import {', '.join(futures)}"] if futures else []
+    where: list[tuple[int, int]] = [place] if futures else []
+    for cell in cells:
+        state = "" if not cell.why else " (the self-check: not run)" if cell.silent else " (not run)"
+        out.append(f"# %% cell {cell.number}{state}")
+        where.append((cell.number, 0))
+        out += cell.lines
+        where += [(cell.number, i) for i in range(1, len(cell.lines) + 1)]
+    return "\n".join(out) + "\n", tuple(where)
+
+
 def notebook_source(cells: list[tuple[str, object]]) -> NotebookSource:
     """The Python source of ``cells``, each a (cell type, source) pair in notebook order."""
-    out: list[str] = []
-    where: list[tuple[int, int]] = []
+    converted = [convert_cell(n, cell_text(raw)) for n, (kind, raw) in enumerate(cells, start=1) if kind == "code"]
+    for _ in range(len(converted)):  # cells that compile alone and not together (none is known): leave them out
+        source, where = assemble(converted)
+        error = parse_problem(source)
+        if error is None or not 0 < (error.lineno or 0) <= len(where):
+            break
+        culprit = where[error.lineno - 1][0]
+        why = f"it does not compile as part of the notebook ({error.msg})"
+        converted = [Cell(c.number, why=why, defines=c.defines) if c.number == culprit else c for c in converted]
+    return NotebookSource(source, where, notes_on(converted), not_run_of(converted))
+
+
+def notes_on(cells: list[Cell]) -> tuple[str, ...]:
+    """What the report says about the conversion, in the order a student would fix it."""
     notes: list[str] = []
-    not_run: dict[str, str] = {}
-    ipython: list[int] = []
-    examples: list[str] = []
-    defined: dict[str, list[int]] = {}
-    skipped: list[tuple[int, str, list[str]]] = []  # cells left out: number, why, functions they define
-    for number, (kind, raw) in enumerate(cells, start=1):
-        if kind != "code":
-            continue
-        text = cell_text(raw)
-        lines = LINE_BREAK.split(text)
-        first = next((line.strip() for line in lines if line.strip()), "")
-        error: SyntaxError | None = None
-        if first.startswith("%%"):
-            why = f"it is a cell magic ({quoted(first.split()[0])}), which is IPython, not Python"
-        else:
-            lines, changed, error = neutralise(lines)
-            if changed:
-                ipython.append(number)
-                examples += changed
-            why = ""
-            if error is not None:
-                at = f" at line {error.lineno}" if error.lineno else ""
-                why = f"it has a syntax error{at} ({error.msg})"
-        if why:
-            skipped.append((number, why, list(dict.fromkeys(DEFINED.findall(text)))))
-            out.append(f"# %% cell {number} (not run)")
-            where.append((number, 0))
-            continue
-        tree = ast.parse("\n".join(lines))
-        if runs_selfcheck(tree):  # the bundle's last cell: it would import the self-check into the grade
-            out.append(f"# %% cell {number} (the self-check: not run)")
-            where.append((number, 0))
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                defined.setdefault(node.name, []).append(number)
-        out.append(f"# %% cell {number}")
-        where.append((number, 0))
-        out += lines
-        where += [(number, i) for i in range(1, len(lines) + 1)]
+    ipython = [c.number for c in cells if c.neutralised]
+    examples = [line for c in cells for line in c.neutralised]
     if ipython:
         shown = ", ".join(quoted(e) for e in examples[:2]) + (" ..." if len(examples) > 2 else "")
         notes.append(
             f"{listed(ipython)} {'uses' if len(ipython) == 1 else 'use'} IPython syntax ({shown}): magics, "
             "shell escapes and help are not run, since the grader runs your code cells as plain Python"
         )
-    for number, why, names in skipped:
-        lost = [name for name in names if name not in defined]  # another cell's definition still counts
-        missing = f"; the functions it defines ({', '.join(lost)}) are missing" if lost else ""
-        notes.append(f"cell {number} was not run: {why}{missing}")
-        for name in lost:
-            not_run.setdefault(name, f"{name} is defined in cell {number}, which was not run: {why}")
+    defined = defined_in(cells)
+    for cell in cells:
+        if cell.why and not cell.silent:
+            lost = [name for name in cell.defines if name not in defined]  # another cell's definition counts
+            missing = f"; the functions it defines ({', '.join(lost)}) are missing" if lost else ""
+            notes.append(f"cell {cell.number} was not run: {cell.why}{missing}")
     for name, numbers in defined.items():
         if len(numbers) > 1:
             notes.append(
                 f"{name} is defined more than once ({listed(sorted(set(numbers)))}): the last definition, in "
                 f"cell {numbers[-1]}, is graded, as when the notebook runs from top to bottom"
             )
-    return NotebookSource("\n".join(out) + "\n", tuple(where), tuple(notes), tuple(not_run.items()))
+    return tuple(notes)
+
+
+def defined_in(cells: list[Cell]) -> dict[str, list[int]]:
+    """Function name -> the cells that run and define it, once per definition."""
+    defined: dict[str, list[int]] = {}
+    for cell in cells:
+        if not cell.why:
+            for name in cell.defines:
+                defined.setdefault(name, []).append(cell.number)
+    return defined
+
+
+def not_run_of(cells: list[Cell]) -> tuple[tuple[str, str], ...]:
+    defined = defined_in(cells)
+    reasons: dict[str, str] = {}
+    for cell in cells:
+        if cell.why and not cell.silent:
+            for name in cell.defines:
+                if name not in defined:
+                    reasons.setdefault(name, f"{name} is defined in cell {cell.number}, which was not run: {cell.why}")
+    return tuple(reasons.items())
 
 
 def read_notebook_json(text: str) -> list[tuple[str, object]]:

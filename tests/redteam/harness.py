@@ -96,7 +96,7 @@ def write_public_rubric(rubric: Path) -> Path:
 def run_case(case: str, spec: dict, rubric: Path, as_nobody: bool = False, source: Path | None = None) -> Run:
     """Grade submissions/<case> (or ``source``) with the CLI, in-process or as a subprocess, and time it."""
     results, folder = prepare_folder(case.removesuffix(".py") + ("-nobody" if as_nobody else ""))
-    submission = folder / "quiz4.py"
+    submission = folder / ("quiz4" + Path(source or case).suffix)  # a notebook stays one
     shutil.copy(source or SUBMISSIONS / case, submission)
     for name in spec.get("siblings", ()):
         shutil.copy(SIBLINGS / name, folder / name)
