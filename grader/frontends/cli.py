@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
 def grade_parser() -> Parser:
     parser = Parser(prog="grade", description="Grade a gradient-homework submission in a sandbox.")
-    parser.add_argument("submission", help="the student's .py file")
+    parser.add_argument("submission", help="the student's .py file or Jupyter notebook (.ipynb)")
     parser.add_argument("--rubric", help="a rubric file, or the name of a bundled rubric (default: the bundled one)")
     parser.add_argument("-o", "--output", help="where to write the JSON report (default: SUBMISSION_STEM.report.json)")
     parser.add_argument("--seed", type=int, help="the hidden-case seed (default: derived from the rubric and the file)")
