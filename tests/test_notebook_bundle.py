@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import linecache
 import re
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
 
@@ -140,3 +143,36 @@ def test_the_self_check_cell_run_in_a_real_kernel_prints_the_graders_visible_ver
     assert table(shell.stdout) == table(printed), "the same table as `python selfcheck.py` prints"
     kernel_text = printed.replace("file: the functions defined in this notebook", f"file: {path.name}")
     assert kernel_text.strip() == shell.stdout.strip()
+
+
+def bundled_selfcheck(bundle: Path):
+    """The bundle's own selfcheck.py as a module (it reads its cases from the folder it is in)."""
+    spec = importlib.util.spec_from_file_location("bundled_selfcheck", bundle / "selfcheck.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as `from selfcheck import check` would: its dataclass needs it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_in_a_kernel_judges_the_functions_defined_there_and_sees_forbidden_imports(bundle):
+    selfcheck = bundled_selfcheck(bundle)
+    source = (CORPUS / "correct" / "einsum.py").read_text()
+    source += "\n\ndef grad_H(dS, W2):\n    import torch\n    return dS @ W2.T\n"
+    linecache.cache["<cell-7>"] = (len(source), None, source.splitlines(True), "<cell-7>")  # as ipykernel does
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(source, "<cell-7>", "exec"), namespace)
+    result = selfcheck.check_namespace(namespace, bundle)
+    verdicts = {eq["function"]: eq["cases"][0]["status"] for eq in result["equations"]}
+    assert verdicts.pop("grad_H") == "forbidden_import"
+    assert set(verdicts.values()) == {"passed"}
+    namespace["torch"] = types.ModuleType("torch")  # `import torch` at the top of a cell: every function
+    result = selfcheck.check_namespace(namespace, bundle)
+    assert {eq["cases"][0]["status"] for eq in result["equations"]} == {"forbidden_import"}
+
+
+def test_check_with_nothing_defined_in_the_kernel_checks_the_saved_notebook(bundle, monkeypatch, capsys):
+    selfcheck = bundled_selfcheck(bundle)
+    monkeypatch.chdir(bundle)
+    selfcheck.check()  # this test module's globals define no grad_ function
+    printed = capsys.readouterr().out
+    assert "file: quiz4.ipynb" in printed and set(table(printed).values()) == {"not_implemented"}
