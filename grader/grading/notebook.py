@@ -19,10 +19,13 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.errors import SubmissionFileError
 from grader.sandbox.outcomes import CallOutcome
-from grader.untrusted.notebook_cells import NotebookSource, notebook_source
+
+if TYPE_CHECKING:  # imported when a notebook is graded: `grade file.py` never loads it
+    from grader.untrusted.notebook_cells import NotebookSource
 
 MAX_SUBMISSION_BYTES = 2 * 1024 * 1024  # a .py file, or the code of a notebook's cells
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs and images make notebooks far bigger than their code
@@ -91,6 +94,8 @@ def submission_source(path: Path, data: bytes) -> SubmissionSource:
     """The Python source of a submission's bytes (read by ``read_submission``)."""
     if not is_notebook(path):
         return SubmissionSource(data)
+    from grader.untrusted.notebook_cells import notebook_source
+
     converted = notebook_source(read_cells(path, data))
     source = converted.source.encode("utf-8", "replace")  # a lone surrogate in JSON
     if len(source) > MAX_SUBMISSION_BYTES:
