@@ -3,7 +3,7 @@
 ``grade bundle student`` writes a zip to hand out with an assignment, one folder holding:
 
 * the template, named as the autograder expects the submission;
-* the same assignment as a notebook (``quiz4.ipynb``: ``grader/frontends/student_notebook.py``),
+* the same assignment as a notebook (``NAME.ipynb``: ``grader/frontends/student_notebook.py``),
   whose last cell runs the self-check in the kernel;
 * ``README.md``, instructions generated from the rubric (each part, its function and
   points, how to self-check, what to upload);

@@ -48,7 +48,7 @@ def max_bytes(path: str | Path) -> int:
 
 
 def accepted_names(wanted: str) -> tuple[str, ...]:
-    """The names that count as the rubric's expected file: ``quiz4.py`` or ``quiz4.ipynb``, the named one first."""
+    """The names that count as the rubric's expected file: ``hw.py`` or ``hw.ipynb``, the named one first."""
     stem = wanted.rsplit(".", 1)[0] if is_submission_name(wanted) else wanted
     first = wanted if is_submission_name(wanted) else f"{stem}.py"
     return tuple(dict.fromkeys([first, f"{stem}.py", f"{stem}{NOTEBOOK_SUFFIX}"]))

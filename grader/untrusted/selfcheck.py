@@ -17,7 +17,7 @@ the autograder's.
 The student's file runs in this process, on the student's machine: a hang is detected by
 a wall-clock limit per call (the call runs in a daemon thread), not a sandbox.
 
-Notebooks: ``python selfcheck.py quiz4.ipynb`` checks the notebook's code cells, turned
+Notebooks: ``python selfcheck.py NAME.ipynb`` checks the notebook's code cells, turned
 into Python by ``notebook_cells.py`` (shipped beside this file; the grader uses the same
 code, so the same lines run). In a notebook, ``from selfcheck import check; check()``
 checks the functions defined in the kernel, printing the same table.
