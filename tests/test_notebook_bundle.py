@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from conftest import FIXTURES, QUIZ4_RUBRIC, grade
+from grader.assignment.rubric import load_rubric
 from grader.frontends.bundle import build_student_bundle
 from grader.frontends.student_notebook import SELFCHECK_CELL, template_pieces
 from notebooks import named_cells
@@ -176,3 +177,25 @@ def test_check_with_nothing_defined_in_the_kernel_checks_the_saved_notebook(bund
     selfcheck.check()  # this test module's globals define no grad_ function
     printed = capsys.readouterr().out
     assert "file: quiz4.ipynb" in printed and set(table(printed).values()) == {"not_implemented"}
+
+
+def test_a_second_assignment_gets_its_notebook_for_free_and_the_self_check_runs_on_it(tmp_path):
+    rubric_path = FIXTURES / "sigmoid" / "rubric.yaml"
+    rubric = load_rubric(rubric_path)
+    with zipfile.ZipFile(build_student_bundle(rubric_path, tmp_path / "s.zip")) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / rubric.assignment
+    notebook = nbformat.read(folder / f"{rubric.template.stem}.ipynb", as_version=4)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    stubs = [text.split("(")[0].removeprefix("def ") for text in code if text.startswith("def ")]
+    assert stubs == [eq.function for eq in rubric.equations] and code[-1] == SELFCHECK_CELL
+    done = subprocess.run(
+        [sys.executable, "selfcheck.py", notebook_path := f"{rubric.template.stem}.ipynb", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )
+    assert done.returncode == 1, done.stderr
+    statuses = {c["status"] for eq in json.loads(done.stdout)["equations"] for c in eq["cases"]}
+    assert statuses == {"not_implemented"}, notebook_path
