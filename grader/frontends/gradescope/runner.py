@@ -134,7 +134,8 @@ def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: 
     try:
         report = grade_submission(choice.path, rubric, metadata=metadata, host=host)
     except SubmissionFileError as err:
-        problem = f"{code_span(graded)} could not be graded: {escape_markdown(str(err).rsplit(': ', 1)[-1])}."
+        why = str(err).removeprefix(f"{choice.path}: ")  # the path, not a colon: a notebook's reason has colons
+        problem = f"{code_span(graded)} could not be graded: {escape_markdown(why)}."
         print(f"not graded: {display_text(err)}")
         return problem_results(rubric, problem, metadata, time.monotonic() - started, notes)
     warning = isolation_warning(report)
