@@ -207,6 +207,15 @@ def test_a_fault_is_located_by_cell_and_line_not_by_a_line_of_the_concatenated_f
     assert " at line " not in text
 
 
+def test_a_cell_that_raises_while_the_notebook_loads_is_located_by_cell_and_line(quiz4, tmp_path):
+    path = write_notebook(tmp_path / "quiz4.ipynb", cells_with(extra=("x = 1\nprint(grad_X(dY, W))",)))
+    report, document = grade(path, quiz4)
+    cell = 2 * (len(SOLUTION_CELLS) + 1)
+    assert document["score"] == 0, "as in a .py file: the import fails, as Restart & Run All would stop there"
+    assert feedback(document, "grad_X").startswith("0 of 5 cases passed: the file could not be imported, NameError")
+    assert f"at cell {cell}, line 2: `print(grad_X(dY, W))`" in feedback(document, "grad_X")
+
+
 def test_a_forbidden_import_in_a_cell_is_located_by_cell_and_line(quiz4, tmp_path):
     cells = cells_with({"grad_X": "def grad_X(dY, W):\n    import torch\n    return dY @ W.T"})
     path = write_notebook(tmp_path / "quiz4.ipynb", cells, markdown=False)
