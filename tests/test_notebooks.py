@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from contextlib import redirect_stderr, redirect_stdout
 
 import nbformat
@@ -109,6 +110,25 @@ def test_a_function_defined_twice_is_noted_and_the_last_definition_counts():
         "f is defined more than once (cells 1 and 3): the last definition, in cell 3, is graded, "
         "as when the notebook runs from top to bottom",
     )
+
+
+def test_a_thousand_broken_cells_give_a_bounded_list_of_notes():
+    cells = [("code", f"!echo {i}") for i in range(1000)] + [("code", f"def f{i}(:") for i in range(1000)]
+    notes = notebook_source(cells).notes
+    assert len(notes) == 20 and notes[-1] == "and 982 more notes of the same kinds"
+    assert notes[0].startswith("cells 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 990 more use IPython syntax")
+
+
+@pytest.mark.parametrize(("cells", "lines"), [(1, 50_000), (400, 600)], ids=["one-huge-cell", "many-cells"])
+def test_shell_escapes_by_the_ten_thousand_are_converted_in_bounded_time(cells, lines):
+    started = time.monotonic()
+    escapes = [("code", "\n".join(["!echo hi"] * lines)) for _ in range(cells)]
+    converted = notebook_source([*escapes, ("code", "def f():\n    return 1")])
+    # linear, not quadratic: 2.4 MB of escapes take seconds (9 s at a load average of 10 on 2 cores), not hours
+    assert time.monotonic() - started < 30, "the grader's own process must not spend minutes on it"
+    namespace: dict = {}
+    exec(compile(converted.source, "nb.py", "exec"), namespace)
+    assert namespace["f"]() == 1
 
 
 def test_the_bundle_notebooks_self_check_cell_is_not_part_of_the_submission():

@@ -29,6 +29,9 @@ from dataclasses import dataclass
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's own line ends (str.splitlines also splits on \f, \x1c...)
 IPYTHON_LINE = re.compile(r"^\s*(?:[%!?]|[\w.,\[\]\s]+=\s*[%!])|\?\s*$")
 SELFCHECK = "selfcheck"  # the bundle's self-check module, which its notebook's last cell runs
+PARSE_BUDGET_CHARS = 8_000_000  # parsed while looking for IPython lines one at a time, per notebook
+MAX_LISTED = 10  # cell numbers named in one note
+MAX_NOTES = 20
 DEFINED = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 
 
@@ -75,25 +78,42 @@ def parse_problem(text: str) -> SyntaxError | None:
     return None
 
 
-def neutralise(lines: list[str]) -> tuple[list[str], list[str], SyntaxError | None]:
+def neutralise(lines: list[str], budget: list[int]) -> tuple[list[str], list[str], SyntaxError | None]:
     """The cell with its IPython lines turned into ``pass``: (lines, what was neutralised, error left).
 
-    Only a line where the parser stops is a candidate, so a ``!`` or ``%`` inside a string
-    or a continued expression is never touched.
+    A line is a candidate only where the parser stops, so a ``!`` or ``%`` inside a string
+    or a continued expression is never touched. Each stop re-parses the whole cell; once
+    the notebook's ``budget`` of characters parsed is spent (cells of 50,000 shell escapes
+    would otherwise cost minutes in the grader's own process) the remaining candidates
+    are neutralised at once and the cell parsed one last time.
     """
     lines = list(lines)
     changed: list[str] = []
     while True:
-        error = parse_problem("\n".join(lines))
+        text = "\n".join(lines)
+        budget[0] -= len(text)
+        error = parse_problem(text)
         if error is None:
             return lines, changed, None
         index = (error.lineno or 0) - 1
-        if not 0 <= index < len(lines) or not IPYTHON_LINE.search(lines[index]):
+        if not 0 <= index < len(lines) or not is_ipython(lines[index]):
             return lines, changed, error
-        if lines[index].lstrip().startswith("#"):
-            return lines, changed, error
+        if budget[0] < 0:
+            for i, line in enumerate(lines):
+                if is_ipython(line):
+                    changed.append(line.strip())
+                    lines[i] = as_pass(line)
+            return lines, changed, parse_problem("\n".join(lines))
         changed.append(lines[index].strip())
-        lines[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + "pass"
+        lines[index] = as_pass(lines[index])
+
+
+def is_ipython(line: str) -> bool:
+    return bool(IPYTHON_LINE.search(line)) and not line.lstrip().startswith("#")
+
+
+def as_pass(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())] + "pass"
 
 
 def runs_selfcheck(tree: ast.Module) -> bool:
@@ -107,7 +127,9 @@ def runs_selfcheck(tree: ast.Module) -> bool:
 
 
 def listed(numbers: list[int]) -> str:
-    words = [str(n) for n in numbers]
+    words = [str(n) for n in numbers[:MAX_LISTED]]
+    if len(numbers) > MAX_LISTED:
+        return "cells " + ", ".join(words) + f" and {len(numbers) - MAX_LISTED} more"
     if len(words) == 1:
         return f"cell {words[0]}"
     return "cells " + ", ".join(words[:-1]) + " and " + words[-1]
@@ -130,13 +152,13 @@ class Cell:
     silent: bool = False  # left out without a note (the self-check cell)
 
 
-def convert_cell(number: int, text: str) -> Cell:
+def convert_cell(number: int, text: str, budget: list[int]) -> Cell:
     lines = LINE_BREAK.split(text)
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%"):
         why = f"it is a cell magic ({quoted(first.split()[0])}), which is IPython, not Python"
         return Cell(number, why=why, defines=tuple(dict.fromkeys(DEFINED.findall(text))))
-    lines, changed, error = neutralise(lines)
+    lines, changed, error = neutralise(lines, budget)
     if error is not None:
         at = f" at line {error.lineno}" if error.lineno else ""
         why = f"it has a syntax error{at} ({error.msg})"
@@ -183,8 +205,11 @@ def assemble(cells: list[Cell]) -> tuple[str, tuple[tuple[int, int], ...]]:
 
 def notebook_source(cells: list[tuple[str, object]]) -> NotebookSource:
     """The Python source of ``cells``, each a (cell type, source) pair in notebook order."""
-    converted = [convert_cell(n, cell_text(raw)) for n, (kind, raw) in enumerate(cells, start=1) if kind == "code"]
-    for _ in range(len(converted)):  # cells that compile alone and not together (none is known): leave them out
+    budget = [PARSE_BUDGET_CHARS]  # shared by the cells: see neutralise
+    converted = [
+        convert_cell(n, cell_text(raw), budget) for n, (kind, raw) in enumerate(cells, start=1) if kind == "code"
+    ]
+    for _ in range(3):  # cells that compile alone and not together (none is known): leave them out
         source, where = assemble(converted)
         error = parse_problem(source)
         if error is None or not 0 < (error.lineno or 0) <= len(where):
@@ -218,6 +243,8 @@ def notes_on(cells: list[Cell]) -> tuple[str, ...]:
                 f"{name} is defined more than once ({listed(sorted(set(numbers)))}): the last definition, in "
                 f"cell {numbers[-1]}, is graded, as when the notebook runs from top to bottom"
             )
+    if len(notes) > MAX_NOTES:  # a notebook of a thousand broken cells gets a report, not a novel
+        notes[MAX_NOTES - 1 :] = [f"and {len(notes) - MAX_NOTES + 1} more notes of the same kinds"]
     return tuple(notes)
 
 
