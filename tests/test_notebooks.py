@@ -162,8 +162,9 @@ def test_the_expected_name_is_accepted_as_a_py_file_or_a_notebook_the_rubrics_ow
         ),
         (b"\xff\xfe garbage", "not UTF-8"),
         (b'{"hello": 1}', "the JSON has no cells"),
+        (json.dumps({"nbformat": 4, "cells": [{}] * 5001}).encode(), "the notebook has 5001 cells, more than 5000"),
     ],
-    ids=["invalid-json", "version-3", "schema", "deep-json", "deep-metadata", "binary", "no-cells"],
+    ids=["invalid-json", "version-3", "schema", "deep-json", "deep-metadata", "binary", "no-cells", "cells"],
 )
 def test_a_file_that_is_not_a_readable_notebook_is_a_one_line_error(tmp_path, content, words):
     path = tmp_path / "quiz4.ipynb"

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported when a notebook is graded: `grade file.py` never l
 
 MAX_SUBMISSION_BYTES = 2 * 1024 * 1024  # a .py file, or the code of a notebook's cells
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs and images make notebooks far bigger than their code
+MAX_CELLS = 5000  # real notebooks have hundreds; each costs a schema check and a compile here
 NOTEBOOK_SUFFIX = ".ipynb"
 SUBMISSION_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
 
@@ -116,6 +117,9 @@ def read_cells(path: Path, data: bytes) -> list[tuple[str, object]]:
         raise SubmissionFileError(f"{path}: not a notebook: the JSON is nested too deeply") from err
     if not isinstance(document, dict) or "cells" not in document and "worksheets" not in document:
         raise SubmissionFileError(f"{path}: not a notebook: the JSON has no cells")
+    cells = document.get("cells")
+    if isinstance(cells, list) and len(cells) > MAX_CELLS:  # bounds the schema check and the conversion
+        raise SubmissionFileError(f"{path}: the notebook has {len(cells)} cells, more than {MAX_CELLS}")
     version = document.get("nbformat")
     if version != 4:
         shown = version if isinstance(version, int) and not isinstance(version, bool) else "unknown"
