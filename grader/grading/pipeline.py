@@ -51,7 +51,7 @@ def read_submission(path: Path) -> bytes:
             raise SubmissionFileError(f"{path}: the {kind} is over {limit // 1024 // 1024} MiB")
         return path.read_bytes()
     except IsADirectoryError as err:
-        raise SubmissionFileError(f"{path}: is a folder, expected a .py file") from err
+        raise SubmissionFileError(f"{path}: is a folder, expected a .py file or a notebook") from err
     except OSError as err:
         raise SubmissionFileError(f"{path}: cannot read the submission ({err.strerror})") from err
 
