@@ -5,6 +5,7 @@
     grade gradescope build|run ...     (grader/frontends/gradescope/)
     grade bundle student ...           (grader/bundle.py)
     grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge``)
+    grade prairielearn build|run ...   (grader/frontends/prairielearn/)
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
 validated; 1 when ``validate`` finds the reference and finite differences disagree;
@@ -126,6 +127,7 @@ COMMANDS = {  # the function running each command, imported only when it runs
     "gradescope": "grader.frontends.gradescope.command:run_gradescope_command",
     "bundle": "grader.frontends.bundle:run_bundle_command",
     "batch": "grader.frontends.batch.command:run_batch_command",
+    "prairielearn": "grader.frontends.prairielearn.command:run_prairielearn_command",
 }
 
 

@@ -1,0 +1,161 @@
+"""Running as a PrairieLearn external grader: grade /grade/student, always leave /grade/results/results.json.
+
+PrairieLearn starts the question's image with the question's ``tests/`` folder at
+``/grade/tests`` (the grader, the rubric and the reference: students never see it), the
+student's files in ``/grade/student`` and the question's data in ``/grade/data``, runs the
+entrypoint (``/grade/tests/run.sh``, which calls ``grade prairielearn run``), and reads
+``/grade/results/results.json``, a folder nobody creates for us. So this module:
+
+* makes the tests and data folders root-only and the results folder root's (the sandbox
+  already hides the rubric and reference and runs student code as another uid; this makes
+  the same true of plain file permissions, whatever the image did);
+* picks the submitted file (PrairieLearn's file elements fix its name, but a file-upload
+  question can still receive anything), grades it with one ``SandboxHost``, and writes the
+  results atomically, cut to fit PrairieLearn's 1 MB;
+* turns "nothing gradable" into ``"gradable": false`` (no attempt used) and any fault of
+  the grader into the same with a contact-the-staff message, the traceback on stdout
+  (the job log instructors read). If Python itself can't start, run.sh writes that result.
+
+``GRADER_PL_ROOT`` (or ``--root``) relocates ``/grade``, as the tests do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import grader
+from grader.assignment.rubric import Rubric, load_rubric
+from grader.errors import RubricError, SubmissionFileError
+from grader.files import write_bytes_atomic
+from grader.frontends.gradescope.autograder import choose_submission
+from grader.frontends.prairielearn.results import (
+    encoded,
+    fallback_results,
+    fit_size,
+    not_gradable_results,
+    points,
+    results_from_report,
+    validate_results,
+)
+from grader.frontends.terminal import isolation_warning
+from grader.grading.pipeline import grade_submission
+from grader.sandbox.host import SandboxHost
+
+ROOT_ENV = "GRADER_PL_ROOT"
+DEFAULT_ROOT = "/grade"
+MANIFEST = "prairielearn.json"
+
+
+@dataclass(frozen=True)
+class GradePaths:
+    """PrairieLearn's layout under one root (``/grade`` there, a temporary folder in tests)."""
+
+    root: Path
+
+    @property
+    def tests(self) -> Path:
+        return self.root / "tests"
+
+    @property
+    def student(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def results_file(self) -> Path:
+        return self.results / "results.json"
+
+
+def grade_paths(root: str | Path | None = None) -> GradePaths:
+    """The layout under ``root``, else ``$GRADER_PL_ROOT``, else ``/grade``."""
+    return GradePaths(Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT))
+
+
+def close_to_others(folder: Path) -> None:
+    """``folder`` and everything in it root's and root-only (links left alone: chmod would follow them)."""
+    for current, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            entry = Path(current) / name
+            info = entry.lstat()
+            if not stat.S_ISLNK(info.st_mode):
+                os.chown(entry, 0, 0)
+                os.chmod(entry, stat.S_IMODE(info.st_mode) & 0o700)
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o700)
+
+
+def secure_layout(paths: GradePaths) -> None:
+    """As root: tests (grader, rubric, reference) and data root-only; the results folder root's, closed to writes."""
+    paths.results.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return
+    os.chown(paths.results, 0, 0)
+    os.chmod(paths.results, 0o755)
+    for folder in (paths.tests, paths.data):
+        if folder.is_dir() and not folder.is_symlink():
+            close_to_others(folder)
+
+
+def manifest_rubric(paths: GradePaths) -> Path:
+    """The rubric the question was built for, from the manifest in tests/."""
+    manifest = paths.tests / MANIFEST
+    try:
+        return paths.tests / json.loads(manifest.read_text(encoding="utf-8"))["rubric"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RubricError(f"{manifest}: cannot read the question's manifest ({err}); rebuild the question") from err
+
+
+def grade_to_results(paths: GradePaths, rubric: Rubric, host: SandboxHost) -> dict:
+    """The results document for the submission under ``paths``; raises only for faults of the grader."""
+    choice = choose_submission(paths.student, rubric.submission_filename)
+    if choice.path is None:
+        problem = choice.problem.replace("`", "")
+        print(f"not gradable: {problem}")
+        return not_gradable_results(rubric, problem)
+    graded = choice.path.relative_to(paths.student).as_posix()
+    try:
+        report = grade_submission(choice.path, rubric, host=host)
+    except SubmissionFileError as err:
+        problem = f"{graded} could not be graded: {str(err).split(': ', 1)[-1]}."
+        print(f"not gradable: {problem}")
+        return not_gradable_results(rubric, problem)
+    warning = isolation_warning(report)
+    if warning:
+        print(warning)
+    print(f"graded {graded}: {points(report.score)}/{points(report.max_score)}")
+    return results_from_report(report, graded)
+
+
+def run_grader(paths: GradePaths, rubric_path: Path | None = None, host: SandboxHost | None = None) -> dict:
+    """Grade the submission and write results.json, a fallback one if anything in the grader fails.
+
+    Everything printed goes to the grading job's output, which only course staff see.
+    """
+    host = host or SandboxHost()
+    print(f"grader {grader.__version__} from {Path(grader.__file__).parent}, Python {sys.version.split()[0]}")
+    try:
+        try:
+            secure_layout(paths)
+        except OSError as err:  # the sandbox still hides the reference and drops privileges: grade anyway
+            print(f"warning: could not make {paths.tests} root-only ({err}); relying on the sandbox alone")
+        rubric = load_rubric(rubric_path or manifest_rubric(paths))
+        document = fit_size(grade_to_results(paths, rubric, host))
+        validate_results(document)
+    except Exception:  # noqa: BLE001 - any fault of the grader becomes the fallback result, never no result
+        print(traceback.format_exc())
+        document = fallback_results()
+    write_bytes_atomic(paths.results_file, encoded(document))
+    return document
