@@ -208,11 +208,15 @@ def run_merge(argv: Sequence[str]) -> int:
 
 
 def run_batch_command(argv: Sequence[str]) -> int:
-    """``grade batch ...`` and ``grade batch merge ...``; GraderErrors go to the CLI (exit 2)."""
+    """``grade batch ...``, ``grade batch merge ...`` and ``grade batch export ...``; GraderErrors go to the CLI (exit 2)."""
     argv = list(argv)
     try:
         if argv and argv[0] == "merge" and not Path("merge").exists():
             return run_merge(argv[1:])
+        if argv and argv[0] == "export" and not Path("export").exists():
+            from grader.frontends.batch.lms import run_export  # its own module; imports this one
+
+            return run_export(argv[1:])
         return run_batch(argv)
     except KeyboardInterrupt:
         print("\ninterrupted: finished reports are kept; rerun the same command to finish the batch", file=sys.stderr)
