@@ -40,6 +40,9 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
         "grader/frontends/gradescope/setup.sh",
         "grader/frontends/gradescope/run_autograder",
         "grader/frontends/gradescope/fallback_results.json",
+        "grader/frontends/prairielearn/run.sh",
+        "grader/frontends/prairielearn/fallback_results.json",
+        "grader/schemas/prairielearn_results.schema.json",
     ):
         assert needed in names
     assert any(n.endswith("data/share/grader/rubrics/quiz4.yaml") for n in names)

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import FIXTURES, QUIZ4_RUBRIC, REPO, grade
+from conftest import FIXTURES, QUIZ4_RUBRIC, REPO, grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
 from grader.frontends.cli import main
 from grader.frontends.prairielearn.build import ENTRYPOINT, build_question, question_html
@@ -152,6 +152,16 @@ def test_a_folder_holding_something_else_is_refused(tmp_path, capsys):
     assert main(["prairielearn", "build", "-o", str(tmp_path)]) == 2
     assert "not a question folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_reference_that_disagrees_with_finite_differences_builds_no_question(tmp_path, capsys):
+    bad = tmp_path / "bad_reference.py"
+    bad.write_text((REPO / "solutions" / "quiz4.py").read_text().replace("return dY @ W.T", "return 2 * dY @ W.T"))
+    rubric = write_rubric_copy(tmp_path)
+    rubric.write_text(rubric.read_text().replace(str(REPO / "solutions" / "quiz4.py"), str(bad)))
+    assert main(["prairielearn", "build", "--rubric", str(rubric), "-o", str(tmp_path / "q")]) == 1
+    assert "disagrees with finite differences" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 
 def test_a_notebook_assignment_gets_an_upload_element(quiz4):

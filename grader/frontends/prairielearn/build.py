@@ -13,7 +13,7 @@ The folder goes into a course's ``questions/`` as it is:
   and the results and file preview in the submission panel.
 * ``tests/``: the grader package, the rubric with its reference, template and mistake
   catalog (under ``assignment/``, as in the Gradescope zip), a manifest naming the rubric,
-  and ``run.sh``. PrairieLearn mounts it at ``/grade/tests``, out of students' sight.
+  and ``run.sh`` (a real file beside this module). PrairieLearn mounts it at ``/grade/tests``, out of students' sight.
 
 A rebuild into the same folder keeps the question's ``uuid`` (PrairieLearn identifies a
 question by it: a new one would orphan the students' submissions) and replaces ``tests/``.
@@ -33,10 +33,10 @@ from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric, load_rubric
 from grader.errors import GraderError
 from grader.files import write_bytes_atomic
-from grader.frontends.gradescope.autograder import assignment_entries, grader_entries
-from grader.frontends.prairielearn.results import STAFF_MESSAGE
+from grader.frontends.gradescope.build import assignment_entries, check_rubric, grader_entries
 from grader.frontends.prairielearn.runner import MANIFEST
 
+HERE = Path(__file__).resolve().parent
 DEFAULT_IMAGE = "prairielearn/grader-python"
 ENTRYPOINT = "/grade/tests/run.sh"
 MAX_TIMEOUT = 600  # PrairieLearn's ceiling for externalGradingOptions.timeout
@@ -97,31 +97,6 @@ def question_html(rubric: Rubric, filename: str) -> str:
     )
 
 
-RUN_SH = f"""#!/usr/bin/env bash
-# PrairieLearn's entrypoint for this question, run in the grading container (as root).
-# It grades the file in /grade/student and always leaves /grade/results/results.json,
-# even when Python itself can't start. GRADER_PL_ROOT relocates /grade; GRADER_PYTHON
-# names the interpreter (default: python3 on the image's PATH).
-set -u
-ROOT="${{GRADER_PL_ROOT:-/grade}}"
-PYTHON="${{GRADER_PYTHON:-python3}}"
-RESULTS="$ROOT/results/results.json"
-mkdir -p "$ROOT/results"
-rm -f "$RESULTS"
-cd "$ROOT/tests" && PYTHONPATH="$ROOT/tests" "$PYTHON" -s -m grader prairielearn run --root "$ROOT"
-status=$?
-if [ ! -s "$RESULTS" ]; then
-  echo "run.sh: the grader stopped with status $status before writing results.json; writing a fallback"
-  tmp="$RESULTS.partial.$$"
-  cat > "$tmp" <<EOF
-{{"gradable": false, "format_errors": ["{STAFF_MESSAGE}"], "message": "{STAFF_MESSAGE}", "output": ""}}
-EOF
-  mv -f "$tmp" "$RESULTS"
-fi
-exit 0
-"""
-
-
 def tests_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
     """Every file of ``tests/``: the grader, the assignment, the manifest and run.sh."""
     load_reference(rubric)  # a broken reference fails the build, not the first student's submission
@@ -135,7 +110,7 @@ def tests_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
         "grader_version": grader.__version__,
     }
     entries[MANIFEST] = ((json.dumps(manifest, indent=2) + "\n").encode(), 0o644)
-    entries["run.sh"] = (RUN_SH.encode(), 0o755)
+    entries["run.sh"] = ((HERE / "run.sh").read_bytes(), 0o755)
     return entries
 
 
@@ -160,7 +135,8 @@ def existing_uuid(folder: Path) -> str | None:
 def build_question(
     rubric_path: str | Path, output: str | Path, image: str = DEFAULT_IMAGE, timeout: int | None = None
 ) -> Path:
-    """Write (or rewrite) the question folder for a rubric; returns its path."""
+    """Write (or rewrite) the question folder for a rubric that validates; returns its path."""
+    check_rubric(rubric_path)  # a wrong answer key would grade a whole class
     rubric = load_rubric(rubric_path)
     folder = Path(output)
     question_uuid = existing_uuid(folder) or str(uuid.uuid4())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.errors import GraderError
+from grader.errors import GraderError, UnsoundRubricError
 
 
 def run_prairielearn_command(argv: Sequence[str]) -> int:
@@ -27,7 +28,11 @@ def run_prairielearn_command(argv: Sequence[str]) -> int:
     run.add_argument("--rubric", help="a rubric file (default: the one the question was built for)")
     args = parser.parse_args(argv)
     if args.action == "build":
-        folder = build_question(resolve_rubric_path(args.rubric), args.output, args.image, args.timeout)
+        try:
+            folder = build_question(resolve_rubric_path(args.rubric), args.output, args.image, args.timeout)
+        except UnsoundRubricError as err:  # exit 1, as `grade validate` does for the same finding
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         print(f"Wrote {folder}: copy it into your course's questions/ folder and sync.")
         return 0
     from grader.sandbox.host import SandboxHost

@@ -9,6 +9,9 @@ The ``<pl-external-grader-results>`` element shows all of it to the student as p
 text, so nothing here is Markdown, and no key is instructor-only: the grader's full
 report (hidden inputs included) is not in the file; instructors read the job's output.
 
+A fault of the grader is the shipped ``fallback_results.json`` beside this module, which
+``run.sh`` copies when Python can't even start, so both say the same thing.
+
 Hidden cases stay hidden: a hidden case contributes its verdict to a count, never its
 inputs or values, and an equation whose rubric visibility is not ``visible`` is folded
 into one test that shows only the points those parts earned together (the total score
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import grader
 from grader.assignment.rubric import Rubric
@@ -31,10 +35,15 @@ from grader.schemas import schema_error
 MAX_RESULTS_BYTES = 1_000_000
 SIZE_MARGIN_BYTES = 16_000
 TRUNCATION_NOTE = "\n[... cut here: the full text would not fit in PrairieLearn's 1 MB results limit]"
-STAFF_MESSAGE = (
-    "The autograder could not grade this submission because of a problem on our side, not in your file. "
-    "No attempt was used; please contact the course staff and mention this submission."
-)
+FALLBACK_FILE = Path(__file__).resolve().parent / "fallback_results.json"
+
+
+def fallback_results() -> dict:
+    """A fault of the grader itself: not gradable (the student keeps the attempt); the details go to the job log."""
+    return json.loads(FALLBACK_FILE.read_text(encoding="utf-8"))
+
+
+STAFF_MESSAGE: str = fallback_results()["message"]
 NOT_SHOWN_NAME = "Parts whose results are not shown yet"
 
 
@@ -144,11 +153,6 @@ def not_gradable_results(rubric: Rubric | None, problem: str) -> dict:
     if rubric is not None:
         document["grader"] = grader_facts(rubric)
     return document
-
-
-def fallback_results() -> dict:
-    """A fault of the grader itself: not gradable (the student keeps the attempt); the details go to the job log."""
-    return {"gradable": False, "format_errors": [STAFF_MESSAGE], "message": STAFF_MESSAGE, "output": ""}
 
 
 def encoded(document: dict) -> bytes:

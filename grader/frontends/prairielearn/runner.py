@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 import traceback
@@ -33,7 +34,7 @@ import grader
 from grader.assignment.rubric import Rubric, load_rubric
 from grader.errors import RubricError, SubmissionFileError
 from grader.files import write_bytes_atomic
-from grader.frontends.gradescope.autograder import choose_submission
+from grader.frontends.choice import choose_file
 from grader.frontends.prairielearn.results import (
     encoded,
     fallback_results,
@@ -50,6 +51,7 @@ from grader.sandbox.host import SandboxHost
 ROOT_ENV = "GRADER_PL_ROOT"
 DEFAULT_ROOT = "/grade"
 MANIFEST = "prairielearn.json"
+MARKDOWN_SYNTAX = re.compile(r"(`+) ?(.+?) ?\1|\\([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,17 @@ def manifest_rubric(paths: GradePaths) -> Path:
         raise RubricError(f"{manifest}: cannot read the question's manifest ({err}); rebuild the question") from err
 
 
+def plain_text(markdown: str) -> str:
+    """The choice's Markdown message as the plain text PrairieLearn shows: code spans unwrapped, escapes dropped."""
+    # One pass, so a backslash inside a code span (a file name's) is kept as it is.
+    return MARKDOWN_SYNTAX.sub(lambda m: m[2] if m[1] else m[3], markdown)
+
+
 def grade_to_results(paths: GradePaths, rubric: Rubric, host: SandboxHost) -> dict:
     """The results document for the submission under ``paths``; raises only for faults of the grader."""
-    choice = choose_submission(paths.student, rubric.submission_filename)
+    choice = choose_file(paths.student, rubric.submission_filename)
     if choice.path is None:
-        problem = choice.problem.replace("`", "")
+        problem = plain_text(choice.problem)
         print(f"not gradable: {problem}")
         return not_gradable_results(rubric, problem)
     graded = choice.path.relative_to(paths.student).as_posix()
