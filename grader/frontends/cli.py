@@ -4,7 +4,7 @@
     grade validate [RUBRIC] [--cases N]
     grade gradescope build|run ...     (grader/frontends/gradescope/)
     grade bundle student ...           (grader/bundle.py)
-    grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge``)
+    grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge`` and ``export``)
     grade prairielearn build|run ...   (grader/frontends/prairielearn/)
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
