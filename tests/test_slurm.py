@@ -94,13 +94,15 @@ def submit(cluster: SlurmCluster, klass, out: Path, tasks: int) -> tuple[str, st
     return job, merge
 
 
-def finish(cluster: SlurmCluster, job: str, merge: str, out: Path) -> dict[str, dict[str, str]]:
+def finish(cluster: SlurmCluster, job: str, merge: str, out: Path) -> tuple[dict[str, dict[str, str]], float]:
+    """Wait for the array and then the merge; the array's tasks and when the last of them ended."""
     tasks = cluster.wait(job)
+    array_done = time.monotonic()
     merged = cluster.wait(merge)
     logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(out.glob("*.out")))
     assert {t["JobState"] for t in tasks.values()} == {"COMPLETED"}, logs
     assert [t["JobState"] for t in merged.values()] == ["COMPLETED"], logs
-    return tasks
+    return tasks, array_done
 
 
 def assert_same_outputs(merged: Path, single: Path) -> None:
@@ -116,14 +118,18 @@ def reports(folder: Path) -> int:
 def test_the_array_job_merges_to_the_gradebook_of_one_batch(cluster, klass, one_batch, tmp_path, tasks):
     started = time.monotonic()
     job, merge = submit(cluster, klass, tmp_path / "run", tasks)
-    ran = finish(cluster, job, merge, tmp_path / "run")
+    ran, array_done = finish(cluster, job, merge, tmp_path / "run")
     elapsed = time.monotonic() - started
     assert len(ran) == tasks
     shards = sorted((tmp_path / "run").glob("shard-*"))
     assert [p.name for p in shards] == [f"shard-{k}" for k in range(1, tasks + 1)]
     assert sum(reports(p) for p in shards) == CLASS_SIZE and all(reports(p) for p in shards)
     assert_same_outputs(tmp_path / "run" / "class", one_batch)
-    print(f"\nSlurm wall time, {CLASS_SIZE} submissions, {tasks} task(s) x 1 CPU: {elapsed:.1f} s (sbatch to merged)")
+    sizes = "+".join(str(reports(p)) for p in shards)
+    print(
+        f"\nSlurm, {CLASS_SIZE} submissions as {tasks} task(s) x 1 CPU (shards of {sizes}): "
+        f"array done {array_done - started:.1f} s, merged {elapsed:.1f} s after sbatch"
+    )
 
 
 def test_a_task_requeued_mid_run_resumes_and_the_merge_is_still_identical(cluster, klass, one_batch, tmp_path):
@@ -137,7 +143,7 @@ def test_a_task_requeued_mid_run_resumes_and_the_merge_is_still_identical(cluste
     cluster.run("scontrol", "requeue", f"{job}_2")
     before = reports(shard)  # what the killed run had finished (it may finish one more as it stops)
     assert 3 <= before < total, f"shard 2 had {before} of {total} reports when it was requeued"
-    tasks = finish(cluster, job, merge, out)
+    tasks, _ = finish(cluster, job, merge, out)
     assert tasks["2"]["Restarts"] == "1" and tasks["1"]["Restarts"] == "0"
     log = (out / "task-2.out").read_text()  # Slurm truncates it when the task starts again
     resumed = re.search(rf"Graded {total} submissions \(shard 2/2\) in \S+: (\d+) this run.*, (\d+) already up to", log)
