@@ -201,6 +201,14 @@ def test_a_buggy_submission_loses_points_only_where_it_is_wrong_and_is_told_why(
     assert document["score"] == pytest.approx(total, abs=1e-6) and 0 < document["score"] < 1
 
 
+def test_a_file_that_cannot_be_imported_is_graded_zero_and_says_why_once(root):
+    submit(root, "def grad_X(dY, W):\n    return dY @ W.T\n\ndef broken(:\n")
+    document, _ = run_entrypoint(root)
+    assert document["gradable"] is True and document["score"] == 0
+    assert "could not be imported: SyntaxError" in document["output"] and "line 4" in document["output"]
+    assert all(t["points"] == 0 and "SyntaxError" not in t["output"] for t in document["tests"]), "said once"
+
+
 @pytest.mark.parametrize(
     ("files", "words"),
     [

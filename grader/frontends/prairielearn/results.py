@@ -108,6 +108,8 @@ def not_shown_test(results: Sequence[EquationResult]) -> dict:
 def summary_output(report: Report, graded: str) -> str:
     """The top-level output: what was graded and what the file printed while visible cases ran."""
     lines = [f"Graded {graded} for {report.rubric.title}."]
+    if report.notice:  # about the whole file (why it could not be imported): said once, not under every part
+        lines += ["", report.notice]
     if report.output.strip():
         lines += ["", "Your file printed (while importing and on the visible cases):", "", report.output.rstrip()]
     return "\n".join(lines)
