@@ -38,6 +38,10 @@ class BatchError(GraderError):
     """A batch cannot run or merge as asked (not one submission's fault)."""
 
 
+class ExportError(GraderError):
+    """A gradebook export can't be written as asked (the roster can't be read or matched, the batch is unfinished)."""
+
+
 class SandboxError(GraderError):
     """The sandbox could not be set up (not a fault of the submission)."""
 

@@ -224,3 +224,15 @@ def test_ambiguous_matches_are_left_blank_and_listed_never_guessed(graded, tmp_p
     out = capsys.readouterr().out
     assert "O'Brien, Siobhán: claimed by several submissions, left blank" in out
     assert "submission_1 (" in out and "submission_5 (" in out and records[2][5] == ""
+
+
+def test_an_unfinished_or_foreign_folder_is_refused_before_anything_is_written(graded, tmp_path, capsys):
+    partial = tmp_path / "partial"
+    shutil.copytree(graded, partial)
+    (partial / "reports" / "submission_2.json").unlink()
+    out = tmp_path / "grades.csv"
+    assert main(["batch", "export", str(partial), "--to", "moodle", "-o", str(out)]) == 2
+    assert "submission_2.json: missing or unreadable" in capsys.readouterr().err
+    assert main(["batch", "export", str(tmp_path), "--to", "moodle", "-o", str(out)]) == 2
+    assert "no batch.json here" in capsys.readouterr().err
+    assert not out.exists()

@@ -214,7 +214,7 @@ def run_batch_command(argv: Sequence[str]) -> int:
         if argv and argv[0] == "merge" and not Path("merge").exists():
             return run_merge(argv[1:])
         if argv and argv[0] == "export" and not Path("export").exists():
-            from grader.frontends.batch.lms import run_export  # its own module; imports this one
+            from grader.frontends.batch.lms import run_export  # only when exporting: csv and the matching
 
             return run_export(argv[1:])
         return run_batch(argv)

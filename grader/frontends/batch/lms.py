@@ -34,10 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.errors import GraderError
+from grader.errors import ExportError
 from grader.files import write_bytes_atomic
-from grader.frontends.batch.command import MANIFEST, read_json
-from grader.frontends.batch.gradebook import Row, format_points, row_from_report
+from grader.frontends.batch.gradebook import Row, format_points
+from grader.frontends.batch.outdir import read_manifest, read_rows
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_POINTS_ROW = "    Points Possible"  # as Canvas writes it in its own exports
@@ -45,10 +45,6 @@ CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s+\((?P<id>\d+)\)$")
 MOODLE_IDENTIFIERS = {"email": "Email address", "idnumber": "ID number"}
 MOODLE_ITEM = re.compile(r"^(?:[^:]+:\s*)?(?P<title>.*?)\s*\((?:Real|Percentage|Letter)\)$")
 DELIMITERS = ",;\t|"
-
-
-class ExportError(GraderError):
-    """The roster or the batch folder can't be exported as asked."""
 
 
 @dataclass(frozen=True)
@@ -174,20 +170,6 @@ def match(rows: Sequence[Row], students: Sequence[Student]) -> Matching:
         ambiguous=tuple(ambiguous),
         conflicts={i: tuple(claimed) for i, claimed in claims.items() if len(claimed) > 1},
     )
-
-
-def read_rows(outdir: Path) -> tuple[dict, list[Row]]:
-    """The batch's manifest and one gradebook row per submission, read back from the reports."""
-    manifest = read_json(outdir / MANIFEST)
-    if manifest is None:
-        raise ExportError(f"{outdir}: no {MANIFEST} here; is it the -o folder of a `grade batch` run?")
-    rows = []
-    for item in manifest["submissions"]:
-        document = read_json(outdir / item["report"])
-        if document is None:
-            raise ExportError(f"{outdir / item['report']}: missing or unreadable; finish the batch before exporting")
-        rows.append(row_from_report(document, item["report"]))
-    return manifest, rows
 
 
 def short_title(manifest: dict) -> str:
@@ -320,7 +302,9 @@ def export_parser():
 
 def run_export(argv: Sequence[str]) -> int:
     args = export_parser().parse_args(argv)
-    manifest, rows = read_rows(Path(args.outdir))
+    outdir = Path(args.outdir)
+    manifest = read_manifest(outdir)
+    rows = read_rows(outdir, manifest)
     names = [args.assignment] if args.assignment else [short_title(manifest), manifest["assignment"]]
     new_title = args.assignment or short_title(manifest)
     if args.to == "canvas" and not args.roster:

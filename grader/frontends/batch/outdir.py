@@ -194,14 +194,20 @@ def missing_reports(outdir: Path, manifest: dict) -> list[str]:
     return [item["id"] for item in manifest["submissions"] if not (outdir / item["report"]).is_file()]
 
 
-def finish(outdir: Path, manifest: dict) -> list[Row]:
-    """Read every report back and write the gradebook and the summary (JSON and HTML)."""
+def read_rows(outdir: Path, manifest: dict) -> list[Row]:
+    """One gradebook row per submission of the manifest, read back from its report."""
     rows = []
     for item in manifest["submissions"]:
         document = read_json(outdir / item["report"])
         if document is None:
             raise BatchError(f"{outdir / item['report']}: missing or unreadable; rerun the batch to regrade it")
         rows.append(row_from_report(document, item["report"]))
+    return rows
+
+
+def finish(outdir: Path, manifest: dict) -> list[Row]:
+    """Read every report back and write the gradebook and the summary (JSON and HTML)."""
+    rows = read_rows(outdir, manifest)
     gradebook = render_gradebook(rows, equation_ids(rows, manifest["equations"]))
     summary = summarize_class(
         rows,
