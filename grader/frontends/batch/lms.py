@@ -2,7 +2,7 @@
 
 Canvas (Grades > Import): the instructor exports the course's gradebook first and passes
 it as ``--roster``. We write the same student columns in Canvas's order (Student, ID, SIS
-User ID, SIS Login ID, Section), one assignment column (the roster's own ``Quiz 4
+User ID, SIS Login ID, Section), one assignment column (the roster's own ``Lab 2
 (12345)`` header when it has the assignment, so the import updates it; otherwise a new
 title, which the import offers to create), Canvas's ``Points Possible`` row, and numbers
 only: blank where there is no grade. Every roster student is kept, in the roster's order.
@@ -75,7 +75,7 @@ class Matching:
 
 
 def normalized(text: str) -> str:
-    """``Quiz 4``, ``quiz4`` and ``QUIZ-4`` alike: lower-case letters and digits only."""
+    """``Lab 2``, ``lab2`` and ``LAB-2`` alike: lower-case letters and digits only."""
     return re.sub(r"[^0-9a-z]", "", text.casefold())
 
 
@@ -173,12 +173,12 @@ def match(rows: Sequence[Row], students: Sequence[Student]) -> Matching:
 
 
 def short_title(manifest: dict) -> str:
-    """``Quiz 4`` from ``Quiz 4: gradients of ...``: the title before its first colon."""
+    """``Lab 2`` from ``Lab 2: gradients of ...``: the title before its first colon."""
     return manifest["title"].split(":", 1)[0].strip() or manifest["assignment"]
 
 
 def find_column(header: Sequence[str], names: Sequence[str], pattern: re.Pattern) -> str | None:
-    """The roster's column for the assignment (``Quiz 4 (123)``, ``Assignment: Quiz 4 (Real)``), if any."""
+    """The roster's column for the assignment (``Lab 2 (123)``, ``Assignment: Lab 2 (Real)``), if any."""
     wanted = {normalized(n) for n in names if normalized(n)}
     found = [h for h in header if (m := pattern.match(h)) and normalized(m["title"]) in wanted]
     if len(found) > 1:
