@@ -29,7 +29,7 @@ import yaml
 from conftest import FIXTURES, QUIZ4_RUBRIC, REPO, grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
 from grader.frontends.cli import main
-from grader.frontends.prairielearn.build import ENTRYPOINT, build_question, question_html
+from grader.frontends.prairielearn.build import ENTRYPOINT, build_question
 from grader.frontends.prairielearn.results import (
     MAX_RESULTS_BYTES,
     NOT_SHOWN_NAME,
@@ -164,10 +164,22 @@ def test_a_reference_that_disagrees_with_finite_differences_builds_no_question(t
     assert not (tmp_path / "q").exists()
 
 
-def test_a_notebook_assignment_gets_an_upload_element(quiz4):
-    # Rubrics name .py files only for now (the notebook front end is another issue's), so the page alone.
-    page = question_html(quiz4, "quiz4.ipynb")
+def test_a_notebook_assignment_gets_an_upload_element(tmp_path):
+    document = yaml.safe_load(QUIZ4_RUBRIC.read_text())
+    for key in ("reference", "template", "mistakes"):
+        document[key] = str((QUIZ4_RUBRIC.parent / document[key]).resolve())
+    document["submission_filename"] = "quiz4.ipynb"
+    rubric = tmp_path / "nb.yaml"
+    rubric.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    folder = build_question(rubric, tmp_path / "q")
+    page = (folder / "question.html").read_text()
     assert '<pl-file-upload file-names="quiz4.ipynb">' in page and "pl-file-editor" not in page
+    assert not (folder / "quiz4.ipynb").exists()
+
+
+def notebook(source: str) -> str:
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
 # --- the entrypoint -------------------------------------------------------------------------
@@ -207,6 +219,13 @@ def test_a_file_that_cannot_be_imported_is_graded_zero_and_says_why_once(root):
     assert document["gradable"] is True and document["score"] == 0
     assert "could not be imported: SyntaxError" in document["output"] and "line 4" in document["output"]
     assert all(t["points"] == 0 and "SyntaxError" not in t["output"] for t in document["tests"]), "said once"
+
+
+def test_a_notebook_upload_is_graded_like_the_file(root):
+    submit(root, notebook((CORPUS / "buggy" / "eq9_mean.py").read_text()), name="quiz4.ipynb")
+    document, _ = run_entrypoint(root)
+    assert document["gradable"] is True and 0 < document["score"] < 1
+    assert "averaged over the batch" in by_name(document)[label("eq9")]["output"]
 
 
 @pytest.mark.parametrize(
