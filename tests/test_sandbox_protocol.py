@@ -141,3 +141,53 @@ def test_each_child_gets_a_fresh_capture_and_the_transcript_keeps_the_order(tmp_
 def test_a_frame_round_trips_through_the_reader():
     header = {"id": 1, "status": "exception", "type": "ValueError", "message": "m", "where": {"lineno": 3}}
     assert reader_for(encode_frame(header)).read_header(later()) == json.loads(json.dumps(header))
+
+
+def test_frames_for_other_calls_are_skipped_and_this_calls_reply_is_read():
+    stale = encode_frame({"id": 7, "status": "ok", "len": 3}, b"abc")
+    forged = encode_frame({"id": 9, "status": "ok", "len": 0})
+    mine = encode_frame({"id": 8, "status": "missing"})
+    header = reader_for(stale + forged + mine).read_reply_header(8, later(), max_skip=1 << 20)
+    assert header == {"id": 8, "status": "missing"}
+
+
+def test_a_frame_for_another_call_with_an_impossible_payload_is_a_protocol_error():
+    forged = encode_frame({"id": 7, "status": "ok", "len": 1 << 40})
+    with pytest.raises(ProtocolError):
+        reader_for(forged).read_reply_header(8, later(), max_skip=1 << 20)
+
+
+RACING = b"""
+import sys
+import time
+
+import numpy as np
+
+
+def forge(a):
+    child = sys.modules["__main__"]
+    request = sys._getframe(1).f_locals["request"]  # the child's own frame: its call's id
+    payload = child.encode_float64(np.zeros(3))
+    child.write_frame(child.OUT_FD, {"id": request["id"], "status": "ok", "shape": [3], "len": len(payload)}, payload)
+    time.sleep(0.3)  # the real reply comes after the parent took the forged one and moved on
+    return a
+
+
+def twice(a):
+    return 2 * a
+"""
+
+
+def test_a_reply_forged_for_its_own_call_costs_that_call_only_even_when_the_real_one_comes_late(host):
+    import numpy as np
+
+    from grader.sandbox.outcomes import CallStatus, Limits
+    from grader.sandbox.session import Sandbox
+
+    limits = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
+    with Sandbox(RACING, "racing.py", limits, expected_calls=3, host=host) as box:
+        forged = box.call("forge", [("a", np.ones(3))], (3,), False)
+        after = [box.call("twice", [("a", np.ones(3))], (3,), True) for _ in range(2)]
+    assert forged.status == CallStatus.OK and np.array_equal(forged.value, np.zeros(3))
+    for outcome in after:
+        assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, 2 * np.ones(3)), outcome

@@ -113,7 +113,6 @@ class Sandbox:
         self.reader: wire.FrameReader | None = None
         self.writer_fd: int | None = None
         self.import_outcome: ImportOutcome | None = None
-        self.next_id = 0
         self.starts = 0
         # How much output students may see: fixed when the first hidden call begins.
         self.shown_end: int | None = None
@@ -334,8 +333,7 @@ class Sandbox:
             return imported.failure
         if function not in imported.names:
             return CallOutcome(CallStatus.MISSING, names=imported.names)
-        self.next_id += 1
-        call_id = self.next_id
+        call_id = wire.new_call_id()
         names = tuple(name for name, _ in args)
         payloads = [wire.encode_array(value) for _, value in args]
         header = {
@@ -351,7 +349,8 @@ class Sandbox:
         try:
             self.reader.drain()
             wire.write_all(self.writer_fd, wire.encode_frame(header, *payloads), deadline)
-            reply = wire.parse_reply(self.reader.read_header(deadline), call_id, names)
+            header = self.reader.read_reply_header(call_id, deadline, self.limits.memory_bytes)
+            reply = wire.parse_reply(header, call_id, names)
             if reply.status == "ok":
                 shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
         except wire.Timeout:

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import secrets
 import select
 import struct
 import time
@@ -44,6 +45,14 @@ MAX_NAMES = 1000
 # Characters that could rewrite a terminal or reorder text: C0/C1 controls but tab and
 # newline, and the bidirectional overrides.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+MAX_SKIPPED_FRAMES = 16
+
+
+def new_call_id() -> int:
+    """An id no submission can guess ahead: it learns a call's id only while that call runs."""
+    return secrets.randbits(52)
 
 
 class Timeout(Exception):
@@ -227,6 +236,24 @@ class FrameReader:
         if not isinstance(header, dict):
             raise ProtocolError("a reply header was not a JSON object")
         return header
+
+    def read_reply_header(self, call_id: int, deadline: float, max_skip: int) -> dict:
+        """The header of this call's reply: frames that carry another call's id are skipped.
+
+        Call ids are unpredictable (``new_call_id``), so a frame with another id is a
+        stale reply (its call was answered by a frame the submission forged for it) or
+        one forged for a call the submission could not know of: neither may answer
+        this call. At most ``MAX_SKIPPED_FRAMES`` are skipped, each payload bounded.
+        """
+        for _ in range(MAX_SKIPPED_FRAMES):
+            header = self.read_header(deadline)
+            if header.get("id") == call_id:
+                return header
+            length = header.get("len", 0)
+            if not isinstance(length, int) or isinstance(length, bool) or not 0 <= length <= max_skip:
+                raise ProtocolError("a frame for another call declared an impossible payload")
+            self.skip(length, deadline)
+        raise ProtocolError("the process sent too many frames for other calls")
 
     def read_array(
         self, length: object, expected_size: int, deadline: float, max_skip: int
