@@ -25,7 +25,8 @@ from grader.frontends.batch.gradebook import (
 from grader.frontends.batch.outdir import sweep_temporaries
 from grader.frontends.batch.progress import Progress
 from grader.frontends.batch.roster import RosterError, Submission, find_submissions, unique_ids
-from grader.frontends.batch.summary import histogram, render_html, summarize_class
+from grader.frontends.batch.summary import histogram, summarize_class
+from grader.frontends.batch.summary_page import render_html
 from grader.frontends.batch.tasks import Shard, Task, failure_report, parse_shard
 from grader.frontends.cli import main
 from grader.grading.report import EMPTY_SHA256
@@ -300,10 +301,11 @@ def test_the_gradebook_csv_has_a_bom_and_one_column_per_equation():
 # -- summary -------------------------------------------------------------------------------
 
 
-def test_the_histogram_has_one_point_bins_and_a_closed_last_bin():
-    bins = histogram([0, 0.5, 3.9, 4, 11], 11)
-    assert len(bins) == 11 and bins[0]["count"] == 2 and bins[3]["count"] == 1 and bins[4]["count"] == 1
-    assert bins[-1] == {"low": 10.0, "high": 11.0, "count": 1}
+def test_the_histogram_has_one_point_bins_and_a_bin_of_its_own_for_full_marks():
+    bins = histogram([0, 0.5, 3.9, 4, 10, 10.5, 11], 11)
+    assert len(bins) == 12 and bins[0]["count"] == 2 and bins[3]["count"] == 1 and bins[4]["count"] == 1
+    assert bins[-2] == {"low": 10.0, "high": 11.0, "count": 2}
+    assert bins[-1] == {"low": 11.0, "high": 11.0, "count": 1, "full_marks": True}
 
 
 def test_the_summary_counts_mistakes_and_lists_who_needs_a_look():
@@ -316,7 +318,7 @@ def test_the_summary_counts_mistakes_and_lists_who_needs_a_look():
     summary = summarize_class(rows, header)
     eq1 = summary["equations"][0]
     assert eq1["mistakes"] == [{"id": "sign", "count": 2, "share": 0.6667, "hint": "Flip the sign."}]
-    assert eq1["pass_rate"] == 0.3333 and eq1["mean_score"] == 0.6667
+    assert eq1["full_marks"] == 0.3333 and eq1["mean_score"] == 0.6667
     assert [(r["id"], r["reasons"]) for r in summary["needs_review"]] == [
         ("bo", ["eq2: a call ran past the time limit"])
     ]

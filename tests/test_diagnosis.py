@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,22 @@ def test_a_correct_submission_never_gets_a_mistake_hint(name, quiz4):
     assert not any("Likely mistake" in eq["feedback"] or "Lead:" in eq["feedback"] for eq in document["equations"])
 
 
+def wrong_hints(name: str, entry: dict, eq: dict) -> list[str]:
+    """Hints whose condition does not hold for this fixture: what expected.yaml says it must never get,
+    a constant factor of 1 (that is rounding), and a transpose for a mistake that is not about one."""
+    feedback = eq["feedback"]
+    found = [words for words in entry.get("never", {}).get(eq["id"], []) if words in feedback]
+    if re.search(r"constant factor of 1(\.0*)?:", feedback):
+        found.append("a constant factor of 1")
+    about_transposes = entry.get("mistake", {}).get(eq["id"]) == "transpose" or "transpose" in entry.get(
+        "says", {}
+    ).get(eq["id"], "")
+    if "transpose" in feedback and not about_transposes:
+        if "Likely mistake" not in feedback:  # a catalogued hint may mention transposes in its own words
+            found.append("a transpose")
+    return [f"{name}:{eq['id']}: {words}" for words in found]
+
+
 def specific(eq: dict) -> bool:
     """Does the feedback say more than 'wrong values'? A named mistake, a lead, or a precise fault."""
     if eq["diagnosis"] is not None:
@@ -61,7 +78,7 @@ def specific(eq: dict) -> bool:
 @pytest.mark.slow
 def test_every_wrong_answer_in_the_buggy_fixtures_gets_a_named_mistake_or_a_specific_lead(quiz4, quiz4_fast, capsys):
     wrong, specific_count, named = 0, 0, 0
-    vague = []
+    vague, misleading = [], []
     for name, entry in sorted(EXPECTED.items()):
         if not name.startswith("buggy/"):
             continue
@@ -71,6 +88,7 @@ def test_every_wrong_answer_in_the_buggy_fixtures_gets_a_named_mistake_or_a_spec
             if eq["status"] == "passed":
                 continue
             wrong += 1
+            misleading += wrong_hints(name, entry or {}, eq)
             named += bool(eq["diagnosis"] and eq["diagnosis"]["kind"] == "mistake")
             if specific(eq):
                 specific_count += 1
@@ -79,6 +97,9 @@ def test_every_wrong_answer_in_the_buggy_fixtures_gets_a_named_mistake_or_a_spec
     with capsys.disabled():
         print(
             f"\n[diagnosis] {wrong} wrong equations in buggy fixtures: {named} named mistakes, "
-            f"{specific_count} named or specific ({specific_count / wrong:.0%}); vague: {vague}"
+            f"{specific_count} named or specific ({specific_count / wrong:.0%}), {len(misleading)} wrong hints; "
+            f"vague: {vague}; wrong hints: {misleading}"
         )
+    assert specific_count / wrong >= 0.9
     assert not vague
+    assert not misleading

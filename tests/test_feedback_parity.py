@@ -110,3 +110,30 @@ def test_shape_timeout_and_missing_words_match_the_selfcheck():
     assert selfcheck.missing_message("grad_W1", Module) == feedback.missing("grad_W1", ["grad_w1"], hidden=False)
     timeout = CallOutcome(CallStatus.TIMEOUT, limit=2.0)
     assert feedback.call_fault(timeout, "f", hidden=False) == "f did not return within the 2 s limit"
+
+
+NEAR_NAMES = [
+    ("grad_b2", ["gradB2", "grad_W2", "grad_X"]),  # case and underscores folded: gradB2
+    ("grad_b1", ["grad_X", "grad_S", "grad_W1", "grad_W2"]),  # a shared prefix is no likeness
+    ("grad_W1", ["grad_w1"]),
+    ("grad_W1", ["grad_W2"]),  # another required function is never offered
+    ("grad_b2", ["gradW2"]),  # nor one misnamed the same way
+    ("grad_S", ["grad_s_"]),
+    ("grad_Z", ["grad_Zz", "helper"]),  # one letter more
+]
+
+
+@pytest.mark.parametrize("function, names", NEAR_NAMES)
+def test_the_self_check_offers_the_same_near_name_as_the_grader(function, names):
+    required = ["grad_X", "grad_S", "grad_W2", "grad_b2", "grad_H", "grad_Z", "grad_W1", "grad_b1"]
+    module = type("Module", (), {n: staticmethod(lambda: None) for n in names})
+    others = [f for f in required if f != function]
+    assert selfcheck.missing_message(function, module, others) == feedback.missing(function, names, False, others)
+
+
+def test_near_names_fold_case_and_underscores_and_never_offer_a_required_name():
+    others = ["grad_W2", "grad_X", "grad_W1"]
+    assert "did you mean 'gradB2'?" in feedback.missing("grad_b2", ["gradW2", "gradB2", "grad_W2"], False, others)
+    assert "did you mean" not in feedback.missing("grad_b1", ["grad_X", "grad_W1"], False, others)
+    assert "did you mean" not in feedback.missing("grad_W1", ["grad_W2"], False, ["grad_W2"])
+    assert "did you mean" not in feedback.missing("grad_b2", ["gradW2"], False, others)

@@ -48,6 +48,13 @@ def test_fixture_gets_its_expected_outcome(name, quiz4, quiz4_fast):
         if entry.get(eq_id) == "shape_credit":
             assert {c["status"] for c in eq["cases"]} == {"shape_credit"}
             assert "shape convention" in eq["feedback"]
+    for eq_id, words in entry.get("says", {}).items():
+        assert words in by_id[eq_id]["feedback"], by_id[eq_id]["feedback"]
+    for eq_id, wrong_hints in entry.get("never", {}).items():
+        for words in wrong_hints:
+            assert words not in by_id[eq_id]["feedback"], by_id[eq_id]["feedback"]
+    if "notice" in entry:
+        assert entry["notice"] in document["notice"]
     if "mutation" in entry.get("warnings", []):
         assert any("mutated_inputs" in eq["flags"] for eq in by_id.values())
     else:

@@ -22,7 +22,7 @@ import pytest
 from conftest import grade
 from grader.frontends.gradescope.results import equation_markdown, summary_markdown
 from grader.frontends.terminal import render_report
-from grader.grading import feedback
+from grader.grading import feedback, hints
 from grader.grading.report import report_to_dict
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS
@@ -260,8 +260,8 @@ def test_a_shape_only_match_names_no_mistake_on_a_hidden_case():
 
 
 def test_the_factor_is_quoted_only_from_a_visible_case():
-    assert "4.041" in feedback.factor_lead("constant", factor=4.041)
-    assert feedback.factor_lead("constant", factor=None) == (
+    assert "4.041" in hints.factor_lead("constant", factor=4.041)
+    assert hints.factor_lead("constant", factor=None) == (
         "your answer is off by a constant factor: check for an extra scale factor"
     )
 

@@ -16,12 +16,14 @@ diff.
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings, Tolerance
-from grader.grading import feedback
+from grader.grading import feedback, hints
 from grader.grading.cases import Case
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
@@ -126,8 +128,49 @@ def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -
     return None
 
 
-def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: Settings) -> CheckResult:
-    """The verdict on one call: None -> type -> shape -> finite -> values against both oracles."""
+TUPLE = re.compile(r"\(([\d, ]*)\)")
+CORE_SIZES = re.compile(r"size (\d+) is different from (\d+)")
+
+
+def mismatch_facts(message: str, case: Case, equation: Equation) -> tuple[str, dict] | None:
+    """What numpy's shape-mismatch message establishes on a visible case, as a ``feedback`` category.
+
+    A size that is none of the case's dimensions (a number typed in), two 1-d arrays of
+    different lengths meeting, or a 1-d array meeting a matrix along its rows; None when
+    the shapes show none of these (numpy's category is then all that is said).
+    """
+    if not any(m in message for m in hints.SHAPE_MISMATCH_MARKERS):
+        return None
+    shapes = [tuple(int(d) for d in t.replace(" ", "").split(",") if d) for t in TUPLE.findall(message)]
+    sizes = {d for shape in shapes for d in shape} | {int(d) for pair in CORE_SIZES.findall(message) for d in pair}
+    dims = dict(case.dims)
+    stray = sorted(d for d in sizes if d > 1 and d not in dims.values())
+    if stray:
+        return "stray_size", {"size": stray[0], "dims": ", ".join(f"{k} = {v}" for k, v in sorted(dims.items()))}
+    if not any(m in message for m in hints.BROADCAST_MARKERS):
+        return None
+    vectors = [s for s in shapes if len(s) == 1]
+    matrices = [s for s in shapes if len(s) == 2]
+    if len(vectors) >= 2 and vectors[0] != vectors[1]:
+        return "two_vectors", {"first": vectors[0][0], "second": vectors[1][0]}
+    if vectors and matrices and vectors[0][0] == matrices[0][0] != matrices[0][1]:
+        labels = [s.name for s in equation.inputs if s.kind == "labels" and case.inputs[s.name].shape == vectors[0]]
+        return "vector_on_rows", {"length": vectors[0][0], "shape": matrices[0], "labels": labels[0] if labels else ""}
+    return None
+
+
+def check_case(
+    equation: Equation,
+    case: Case,
+    outcome: CallOutcome,
+    settings: Settings,
+    others: Sequence[str] = (),
+    placement: tuple[str, str] | None = None,
+) -> CheckResult:
+    """The verdict on one call: None -> type -> shape -> finite -> values against both oracles.
+
+    ``others`` and ``placement`` are what the parent knows for a missing function: the
+    rubric's other function names, and where the source defines this one instead."""
     hidden = not case.visible
     common = {
         "index": case.index,
@@ -139,7 +182,9 @@ def check_case(equation: Equation, case: Case, outcome: CallOutcome, settings: S
     name = equation.function
     if outcome.status != CallStatus.OK:
         status = CALL_TO_CASE.get(outcome.status, CaseStatus.ERROR)
-        return CheckResult(status=status, credit=0.0, message=feedback.call_fault(outcome, name, hidden), **common)
+        facts = None if hidden else mismatch_facts(outcome.message or "", case, equation)
+        message = feedback.call_fault(outcome, name, hidden, facts, others, placement)
+        return CheckResult(status=status, credit=0.0, message=message, **common)
     got_shape = tuple(outcome.shape or ())
     want = case.expected.shape
     got = outcome.value

@@ -3,11 +3,13 @@
 Runs in the parent on the student's own outputs. For the failed cases that returned
 an array, each catalogued mistake (a wrong formula next to the reference) is evaluated
 on the same inputs; a mistake that reproduces the student's output on every such case
-is named with its hint. Otherwise the error is described: a constant factor (the
-sign, 1/batch), a transposed result, only some rows or columns, only where an input
-sits on a kink, only at (or off) the labelled entries. The words are ``feedback``'s;
-what they may say follows its hidden-case rule: a mistake is named on a hidden case
-only when the student's array was read and matched by value, and a constant factor is
+is named with its hint. Otherwise the error is described, each lead only when its
+condition holds on every failed case: right on the visible case but not on hidden ones,
+a constant factor (the sign, 1/batch), right up to rounding, the right values in
+another layout, only where an input is below, at or above its kink, only at (or off)
+the labelled entries, only some rows or columns. The words are ``hints``'; what they may
+say follows ``feedback``'s hidden-case rule: a mistake is named on a hidden case only
+when the student's array was read and matched by value, and a constant factor is
 quoted only as a visible case shows it.
 """
 
@@ -18,12 +20,16 @@ from types import ModuleType
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings
-from grader.grading import feedback
+from grader.grading import hints
 from grader.grading.cases import Case
 from grader.grading.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
 from grader.grading.scoring import Diagnosis
 
 MISTAKE_STATUSES = (CaseStatus.WRONG_VALUES, CaseStatus.WRONG_SHAPE, CaseStatus.SHAPE_CREDIT)
+# Statuses that say nothing about the formula: a hidden case that was not run, or ran out of time.
+NOT_A_VERDICT = (CaseStatus.PASSED, CaseStatus.SHAPE_CREDIT, CaseStatus.SKIPPED, CaseStatus.TIMEOUT)
+# An answer this close to the expected one (relative to its largest entry) is right up to rounding.
+PRECISION = 1e-3
 
 
 def evaluate_mistake(module: ModuleType, function: str, case: Case) -> np.ndarray | None:
@@ -69,15 +75,40 @@ def explains(wrong: np.ndarray | None, case: Case, check: CheckResult, settings:
     return not right and reproduces(wrong, check, settings)
 
 
+def consistent(wrong: np.ndarray | None, case: Case, check: CheckResult, settings: Settings) -> bool:
+    """A mistake that explains the wrong answers must also behave like the submission elsewhere.
+
+    Where the submission passed, the mistake gives the right answer too (an average on a
+    batch of one); where it raised, the mistake raises too. A formula that matches one
+    wrong case but not what happened on the others is not this submission's mistake.
+    """
+    if check.status == CaseStatus.PASSED:
+        return (
+            wrong is not None
+            and wrong.shape == case.expected.shape
+            and within(wrong, case.expected, settings.tolerance)
+        )
+    if check.status == CaseStatus.ERROR:
+        return wrong is None
+    return True
+
+
 def match_mistake(
-    equation: Equation, pairs: list[tuple[Case, CheckResult]], module: ModuleType, settings: Settings
+    equation: Equation,
+    pairs: list[tuple[Case, CheckResult]],
+    module: ModuleType,
+    settings: Settings,
+    others: list[tuple[Case, CheckResult]] = (),
 ) -> Diagnosis | None:
-    """The first catalogued mistake that explains every failed case."""
+    """The first catalogued mistake that explains every failed case and is consistent with the ``others``."""
     for mistake in equation.mistakes:
         if all(
             explains(evaluate_mistake(module, mistake.function, case), case, check, settings) for case, check in pairs
+        ) and all(
+            consistent(evaluate_mistake(module, mistake.function, case), case, check, settings)
+            for case, check in others
         ):
-            return Diagnosis("mistake", feedback.likely_mistake(mistake.hint), mistake.id)
+            return Diagnosis("mistake", hints.likely_mistake(mistake.hint), mistake.id)
     return None
 
 
@@ -102,17 +133,19 @@ def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float],
         return all(abs(v) < 1e-6 for v in values)
 
     batch = settings.batch_dim
+    if all(abs(c - 1) < PRECISION for c in factors):
+        return hints.precision_lead(*precision_kind(pairs))  # a factor of 1 is rounding, not a scale factor
     sizes = [case.dims.get(batch, 0) for case, _ in pairs] if batch else []
     if all_near(c + 1 for c in factors):
-        return feedback.factor_lead("opposite_sign")
+        return hints.factor_lead("opposite_sign")
     if sizes and all_near(c * n - 1 for c, n in zip(factors, sizes)):
-        return feedback.factor_lead("over_batch", batch=batch)
+        return hints.factor_lead("over_batch", batch=batch)
     if sizes and all_near(c * n + 1 for c, n in zip(factors, sizes)):
-        return feedback.factor_lead("over_minus_batch", batch=batch)
+        return hints.factor_lead("over_minus_batch", batch=batch)
     if max(factors) - min(factors) < 1e-6:
         shown = [c for (case, _), c in zip(pairs, factors) if case.visible]
-        return feedback.factor_lead("constant", factor=shown[0] if shown else None)
-    return feedback.factor_lead("varying")
+        return hints.factor_lead("constant", factor=shown[0] if shown else None)
+    return hints.factor_lead("varying")
 
 
 def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], settings: Settings) -> str | None:
@@ -120,22 +153,86 @@ def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], setti
     masks = [(case, wrong_entries(check.value, case.expected, settings.tolerance)) for case, check in pairs]
     fd = equation.finite_difference
     if fd.kink_input is not None:
-        on_kink = [case.inputs[fd.kink_input] == fd.kink_at for case, _ in masks]
-        if all(k.shape == m.shape and not np.any(m & ~k) for k, (_, m) in zip(on_kink, masks)):
-            return feedback.kink_lead(fd.kink_input, fd.kink_at)
+        regions = kink_regions([(case.inputs[fd.kink_input], mask) for case, mask in masks], fd.kink_at)
+        if regions:
+            return hints.region_lead(fd.kink_input, fd.kink_at, regions)
     labels = [spec.name for spec in equation.inputs if spec.kind == "labels"]
     if labels:
         at_label = [label_marker(case.inputs[labels[0]], mask.shape) for case, mask in masks]
         if all(not np.any(m & ~t) for t, (_, m) in zip(at_label, masks)):
-            return feedback.label_lead(labels[0], only_there=True)
+            return hints.label_lead(labels[0], only_there=True)
         if all(not np.any(m & t) for t, (_, m) in zip(at_label, masks)):
-            return feedback.label_lead(labels[0], only_there=False)
+            return hints.label_lead(labels[0], only_there=False)
     if all(m.ndim == 2 for _, m in masks):
         if all(m.any(axis=1).sum() < m.shape[0] for _, m in masks):
-            return feedback.AXIS_LEADS["rows"]
+            return hints.AXIS_LEADS["rows"]
         if all(m.any(axis=0).sum() < m.shape[1] for _, m in masks):
-            return feedback.AXIS_LEADS["columns"]
+            return hints.AXIS_LEADS["columns"]
     return None
+
+
+def kink_regions(pairs: list[tuple[np.ndarray, np.ndarray]], at: float) -> frozenset[str] | None:
+    """Where the wrong entries sit relative to the kink (below, at, above), if not on every side."""
+    found: set[str] = set()
+    for value, mask in pairs:
+        if value.shape != mask.shape:
+            return None
+        for name, side in (("below", value < at), ("at", value == at), ("above", value > at)):
+            if np.any(mask & side):
+                found.add(name)
+    return frozenset(found) if found and len(found) < 3 else None
+
+
+def rounding_only(pairs: list[tuple[Case, CheckResult]]) -> bool:
+    """Every failed case is within PRECISION of the expected answer, relative to its largest entry."""
+    for case, check in pairs:
+        got, want = check.value, case.expected
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        if got.shape != want.shape or not scale or float(np.max(np.abs(got - want))) > PRECISION * scale:
+            return False
+    return True
+
+
+def precision_kind(pairs: list[tuple[Case, CheckResult]]) -> tuple[str, int | None]:
+    """What the values show about lost precision: all float16 numbers, all float32, rounded to k decimals.
+
+    The number of decimals is quoted only as a visible case shows it.
+    """
+    values = [check.value for _, check in pairs]
+    with np.errstate(all="ignore"):
+        for kind, dtype in (("float16", np.float16), ("float32", np.float32)):
+            if all(np.array_equal(v.astype(dtype).astype(np.float64), v) for v in values):
+                return kind, None
+        for decimals in range(9):
+            if all(np.array_equal(np.round(v, decimals), v) for v in values):
+                shown = any(case.visible for case, _ in pairs)
+                return "rounded", decimals if shown else None
+    return "other", None
+
+
+def layout(pairs: list[tuple[Case, CheckResult]], settings: Settings) -> str | None:
+    """The right values in other places: a reshape of the transpose, or any rearrangement."""
+    if all(
+        check.value.ndim == 2 and within(check.value, case.expected.T.reshape(case.expected.shape), settings.tolerance)
+        for case, check in pairs
+    ):
+        return "reshaped_transpose"
+    if all(
+        within(np.sort(check.value, axis=None), np.sort(case.expected, axis=None), settings.tolerance)
+        for case, check in pairs
+    ):
+        return "rearranged"
+    return None
+
+
+def hidden_only(cases: tuple[Case, ...], checks: tuple[CheckResult, ...]) -> str | None:
+    """Right on every visible case, wrong (or raising) on some hidden one; the sizes compared are the grader's."""
+    visible = [(case, check) for case, check in zip(cases, checks) if case.visible]
+    failed = [(case, c) for case, c in zip(cases, checks) if not case.visible and c.status not in NOT_A_VERDICT]
+    if not visible or not failed or any(c.status != CaseStatus.PASSED for _, c in visible):
+        return None
+    shown = {case.expected.shape for case, _ in visible}
+    return hints.hidden_only_lead(len(failed), all(case.expected.shape not in shown for case, _ in failed))
 
 
 def label_marker(y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -155,17 +252,24 @@ def diagnose(
 ) -> Diagnosis | None:
     """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add."""
     pairs = [(case, check) for case, check in zip(cases, checks) if check.status in MISTAKE_STATUSES]
-    if not pairs:
-        return None
-    if mistakes is not None:
-        named = match_mistake(equation, pairs, mistakes, settings)
+    if pairs and mistakes is not None:
+        rest = [(case, check) for case, check in zip(cases, checks) if check.status not in MISTAKE_STATUSES]
+        named = match_mistake(equation, pairs, mistakes, settings, rest)
         if named is not None:
             return named
-    if any(check.status != CaseStatus.WRONG_VALUES for _, check in pairs):
-        return None  # the shape message already says what to check
+    shortcut = hidden_only(cases, checks)
+    failed = [check for check in checks if check.status not in (CaseStatus.PASSED, CaseStatus.SHAPE_CREDIT)]
+    if not pairs or any(check.status != CaseStatus.WRONG_VALUES for check in [*failed, *(c for _, c in pairs)]):
+        # the shape or the fault message already says what to check (a lead from the cases that
+        # returned values would leave out the ones that raised); the shortcut adds where
+        return None if shortcut is None else Diagnosis("lead", hints.lead(shortcut, equation.label))
     factors = constant_factor(pairs, settings)
     if factors is not None:
         lead = describe_factor(pairs, factors, settings)
+    elif rounding_only(pairs):
+        lead = hints.precision_lead(*precision_kind(pairs))
+    elif (arranged := layout(pairs, settings)) is not None:
+        lead = hints.layout_lead(arranged)
     else:
-        lead = where_wrong(equation, pairs, settings) or feedback.AXIS_LEADS["none"]
-    return Diagnosis("lead", feedback.lead(lead, equation.label))
+        lead = where_wrong(equation, pairs, settings) or shortcut or hints.AXIS_LEADS["none"]
+    return Diagnosis("lead", hints.lead(lead, equation.label))

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from grader.grading import hints
+from grader.grading.names import near_name
 from grader.sandbox.budget import SAME_DEATHS
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
@@ -63,11 +65,25 @@ BAD_RETURN_DETAIL = {
     "unconvertible": "returned a value that could not be converted to numbers ({detail})",
     "type": "returned {detail}; expected a numpy array",
 }
-# numpy's words for operands whose shapes don't multiply or broadcast
-SHAPE_MISMATCH_MARKERS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
-SHAPE_MISMATCH_LEAD = (
-    "; the operands' shapes don't fit together: write down the shape of each factor and check "
-    "which one needs a transpose (the shape convention)"
+# Where the parent found a function it could not call (``structure.placements``), said with `missing`.
+PLACEMENT_WORDS = {
+    "main_guard": (
+        'it is defined only under `if __name__ == "__main__":`, which does not run when the grader imports '
+        "your file: define it at the top level"
+    ),
+    "class": (
+        "it is defined only inside class {owner}, and the grader calls top-level functions: define it at "
+        "the top level, outside the class"
+    ),
+    "function": (
+        "it is defined only inside the function {owner}, so it does not exist until that runs: define it "
+        "at the top level"
+    ),
+}
+NOTEBOOK_NOTICE = (
+    "Your file is a Jupyter notebook (JSON) saved with a .py name, not a Python script: submit it "
+    "with its .ipynb name (the grader reads notebooks), or export it as a script (in Jupyter, "
+    "File > Download as > Python (.py))."
 )
 SHAPE_LEADS = {
     "transposed": ": the values are right but transposed",
@@ -116,9 +132,9 @@ def bad_return(problem: str | None, detail: str, hidden: bool) -> str:
     return BAD_RETURN_WORDS[problem]
 
 
-def exception(outcome: CallOutcome, function: str, hidden: bool) -> str:
+def exception(outcome: CallOutcome, function: str, hidden: bool, facts: tuple[str, dict] | None = None) -> str:
     """A raised exception: class, message and line for a visible case, the category for a hidden one."""
-    lead = SHAPE_MISMATCH_LEAD if any(m in (outcome.message or "") for m in SHAPE_MISMATCH_MARKERS) else ""
+    lead = hints.mismatch_lead(outcome.message or "", None if hidden else facts, not hidden)
     if hidden:
         if outcome.error_type == "RecursionError":
             return f"{function} recursed too deeply (RecursionError)"
@@ -157,8 +173,20 @@ def not_run(outcome: CallOutcome, function: str) -> str:
     )
 
 
-def call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
-    """A student-facing sentence for a call that produced no array."""
+def call_fault(
+    outcome: CallOutcome,
+    function: str,
+    hidden: bool,
+    facts: tuple[str, dict] | None = None,
+    others: Sequence[str] = (),
+    placement: tuple[str, str] | None = None,
+) -> str:
+    """A student-facing sentence for a call that produced no array.
+
+    ``facts`` is what a visible case's shape mismatch established; ``others`` the
+    functions the rubric asks for besides this one (never suggested in its place);
+    ``placement`` where the parent found the function in the source, if not at the top.
+    """
     status = outcome.status
     if status == CallStatus.NOT_RUN:
         return not_run(outcome, function)
@@ -167,7 +195,7 @@ def call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
     if status == CallStatus.NOT_IMPLEMENTED:
         return f"{function} is not implemented yet (it raises NotImplementedError)"
     if status == CallStatus.EXCEPTION:
-        return exception(outcome, function, hidden)
+        return exception(outcome, function, hidden, facts)
     if status == CallStatus.MEMORY:
         return f"{function} ran out of memory{place(outcome, hidden)}"
     if status == CallStatus.BAD_RETURN:
@@ -175,7 +203,7 @@ def call_fault(outcome: CallOutcome, function: str, hidden: bool) -> str:
     if status == CallStatus.TIMEOUT:
         return f"{function} did not return within the {outcome.limit or 0:g} s limit"
     if status == CallStatus.MISSING:
-        return missing(function, outcome.names, hidden)
+        return missing(function, outcome.names, hidden, others, placement)
     if status in (CallStatus.CRASHED, CallStatus.EXITED, CallStatus.PROTOCOL):
         return process_end(outcome, function, hidden)
     return f"{function} failed ({status.value})"
@@ -215,13 +243,22 @@ def file_notice(outcome: CallOutcome | None, hidden: bool) -> str:
     return f"Your file could not be imported: {import_reason(outcome, hidden)}."
 
 
-def missing(function: str, names: Sequence[str], hidden: bool) -> str:
-    """No such function; a near name only while no hidden input has been sent (a re-import could spell one)."""
-    import difflib
-
-    close = [n for n in names if n.lower() == function.lower()]
-    close += difflib.get_close_matches(function, list(names), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close and not hidden else ""
+def missing(
+    function: str,
+    names: Sequence[str],
+    hidden: bool,
+    others: Sequence[str] = (),
+    placement: tuple[str, str] | None = None,
+) -> str:
+    """No such function: where the source has it instead, or a near name while no hidden input has been
+    sent (a re-import could spell one)."""
+    if placement is not None:
+        kind, owner = placement
+        return (
+            f"no function named {function!r} at the top level of your file: {PLACEMENT_WORDS[kind].format(owner=owner)}"
+        )
+    close = None if hidden else near_name(function, names, others)
+    hint = f"; did you mean {close!r}? The name must be exactly {function!r}" if close else ""
     return f"no function named {function!r} in your file{hint}"
 
 
@@ -322,47 +359,3 @@ def mutation_warning(function: str, visible_names: Sequence[str], penalty: float
     if penalty:
         words += f" This costs {penalty:.0%} of the points."
     return words
-
-
-# -- naming the mistake ------------------------------------------------------------------------
-
-
-def likely_mistake(hint: str) -> str:
-    return f"Likely mistake: {hint}"
-
-
-def lead(words: str, label: str) -> str:
-    return f"Lead: {words} (see {label})."
-
-
-def factor_lead(kind: str, batch: str | None = None, factor: float | None = None) -> str:
-    """got = c * expected, by category; the factor itself only when a visible case shows it."""
-    if kind == "opposite_sign":
-        return "your answer has the right size but the opposite sign: check the sign of each term"
-    if kind == "over_batch":
-        return f"your answer is the right one divided by the batch size {batch}: check whether you averaged where the equation sums"
-    if kind == "over_minus_batch":
-        return f"your answer is the right one divided by -{batch}: check the sign, and whether you averaged where the equation sums"
-    if kind == "constant":
-        of = "" if factor is None else f" of {factor:.4g}"
-        return f"your answer is off by a constant factor{of}: check for an extra scale factor"
-    return "your answer is a multiple of the right one, by a factor that changes from case to case"
-
-
-def kink_lead(name: str, at: float) -> str:
-    return f"only the entries where {name} is exactly {at:g} are wrong: check which side of the kink your condition puts them on"
-
-
-def label_lead(labels: str, only_there: bool) -> str:
-    if only_there:
-        return (
-            f"only the entries at each row's true class (given by {labels}) are wrong: check what happens at the label"
-        )
-    return f"the entries at each row's true class (given by {labels}) are right but others are wrong"
-
-
-AXIS_LEADS = {
-    "rows": "only some rows are wrong: check the indexing along the first axis",
-    "columns": "only some columns are wrong: check the indexing along the second axis",
-    "none": "the values differ in a way without a simple pattern; recheck each step of the derivation",
-}

@@ -34,6 +34,7 @@ from grader.grading.notebook import (
 )
 from grader.grading.report import Report, SeedInfo
 from grader.grading.scoring import score_equation
+from grader.grading.structure import is_notebook_json, placements
 from grader.sandbox.host import SandboxHost
 from grader.sandbox.outcomes import CallStatus, Limits, Protections
 from grader.sandbox.session import Sandbox
@@ -97,6 +98,8 @@ def run_calls(
         for case in cases[eq.id]
         if case.visible == phase
     ]
+    functions = [eq.function for eq in rubric.equations]
+    found_elsewhere = placements(source, functions)
     verdicts: dict[tuple[str, int], CheckResult] = {}
     not_run: dict[str, tuple[CaseStatus, str]] = {}
     for eq in rubric.equations:
@@ -132,7 +135,8 @@ def run_calls(
                 eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, not case.visible
             )
             outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
-            verdict = check_case(eq, case, outcome, settings)
+            others = [f for f in functions if f != eq.function]
+            verdict = check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
             not_run_cell = submission.not_run(eq.function)
             if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
                 verdict = dataclasses.replace(verdict, message=not_run_cell)
@@ -145,6 +149,8 @@ def run_calls(
             if imported is None or imported.ok
             else feedback.file_notice(submission.located(imported.failure), imported.after_hidden)
         )
+        if is_notebook_json(source):
+            notice = f"{feedback.NOTEBOOK_NOTICE} {notice}".strip()
         return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES), notice
 
 

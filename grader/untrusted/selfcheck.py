@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import difflib
 import importlib.util
 import inspect
 import json
@@ -401,7 +400,7 @@ def check_code(document: dict, folder: Path, code: Code) -> dict:
             elif import_problem is not None:
                 verdict.update(status=import_problem[0], message=import_problem[1])
             elif not callable(getattr(module, name, None)):
-                verdict.update(status="missing", message=missing_message(name, module))
+                verdict.update(status="missing", message=missing_message(name, module, functions))
             elif timed_out:
                 verdict.update(status="skipped", message=f"not run: an earlier case of {name} timed out")
             else:
@@ -433,11 +432,35 @@ def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, co
     return verdict
 
 
-def missing_message(function: str, module) -> str:
+def fold(name: str) -> str:
+    """As feedback.fold: case and underscores don't count (gradB2 is grad_b2)."""
+    return name.replace("_", "").lower()
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """As feedback.one_edit_apart: one letter inserted, deleted, replaced, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def missing_message(function: str, module, others=()) -> str:
+    """As feedback.missing: a near name (never another required function), or none."""
     names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("__")]
-    close = [n for n in names if n.lower() == function.lower()]
-    close += difflib.get_close_matches(function, names, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}? The name must be exactly {function!r}" if close else ""
+    taken = {fold(o) for o in others}  # gradW2 is grad_W2 misnamed, not a typo of grad_b2
+    candidates = [n for n in names if n != function and fold(n) not in taken]
+    target = fold(function)
+    close = None
+    for test in (lambda n: fold(n) == target, lambda n: len(target) > 3 and one_edit_apart(fold(n), target)):
+        found = sorted(n for n in candidates if test(n))
+        if found:
+            close = found[0]
+            break
+    hint = f"; did you mean {close!r}? The name must be exactly {function!r}" if close else ""
     return f"no function named {function!r} in your file{hint}"
 
 

@@ -38,7 +38,7 @@ from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric, load_rubric, resolve_rubric_path
 from grader.errors import BatchError, UsageError
 from grader.files import write_json_atomic
-from grader.frontends.batch.gradebook import Row, SubmissionStatus, format_points
+from grader.frontends.batch.gradebook import Row, SubmissionStatus, format_mean, format_points
 from grader.frontends.batch.merge import merge_folders
 from grader.frontends.batch.outdir import (
     MANIFEST,
@@ -117,7 +117,7 @@ def conclude(rows: Sequence[Row], outdir: Path, headline: str) -> int:
     errors = sum(r.status == SubmissionStatus.GRADER_ERROR for r in rows)
     print(headline)
     if graded:
-        mean = format_points(round(sum(graded) / len(graded), 2))
+        mean = format_mean(sum(graded) / len(graded))
         print(f"Mean {mean}/{max_score} over {len(graded)} graded; {look} need a human look (see the summary).")
     print(f"Gradebook: {outdir / 'gradebook.csv'}\nSummary:   {outdir / 'summary.html'}")
     if errors:

@@ -76,6 +76,7 @@ class Row:
     note: str
     report: str  # the report's path, relative to the batch folder
     isolation_notes: tuple[str, ...] = ()
+    import_failed: bool = False  # graded, but the file never imported: every equation is a zero
 
     @property
     def graded(self) -> bool:
@@ -146,12 +147,24 @@ def row_from_report(document: Mapping, report: str) -> Row:
         note=meta.get("grading_error") or "",
         report=report,
         isolation_notes=tuple(sandbox.get("notes", ())) if weaker and total is not None else (),
+        import_failed=graded and import_failed(document),
     )
+
+
+def import_failed(document: Mapping) -> bool:
+    """Did the file never import? Then every case of every equation ran nothing (``not_imported``)."""
+    cases = [case for eq in document.get("equations", ()) for case in eq.get("cases", ())]
+    return bool(document.get("notice")) and bool(cases) and all(case.get("status") == "error" for case in cases)
 
 
 def format_points(value: float | None) -> str:
     """``2``, ``1.5``, ``0.6667``; empty for "not graded"."""
     return "" if value is None else f"{round(value, 4):g}"
+
+
+def format_mean(value: float | None) -> str:
+    """A mean or median as people read it, the same in the terminal and on the page: ``9.43``."""
+    return "" if value is None else format_points(round(value, 2))
 
 
 def spreadsheet_text(value: str) -> str:

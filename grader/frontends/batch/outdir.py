@@ -31,7 +31,8 @@ from grader.files import write_bytes_atomic, write_json_atomic
 from grader.frontends.batch.export import sha256_file
 from grader.frontends.batch.gradebook import Row, equation_ids, render_gradebook, row_from_report
 from grader.frontends.batch.roster import Submission
-from grader.frontends.batch.summary import render_html, summarize_class
+from grader.frontends.batch.summary import summarize_class
+from grader.frontends.batch.summary_page import render_html
 from grader.frontends.batch.tasks import Shard, Task
 from grader.grading.notebook import max_bytes
 from grader.grading.report import NotGraded, display_text, grader_code_sha256, validate_report
