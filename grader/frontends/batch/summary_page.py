@@ -175,9 +175,8 @@ def status_badge(status: str) -> str:
     return f"<span class='status {esc(status)}'>{esc(status.replace('_', ' '))}</span>"
 
 
-def report_links(item: Mapping) -> str:
-    links = [f'<a href="{esc(item["page"])}">page</a>'] if item.get("page") else []
-    return " · ".join([*links, f'<a href="{esc(item["report"])}">JSON</a>'])
+def report_link(item: Mapping) -> str:
+    return f'<a href="{esc(item["report"])}">JSON</a>'
 
 
 def student_table(rows: Sequence[Mapping], order: str) -> list[str]:
@@ -197,7 +196,7 @@ def student_table(rows: Sequence[Mapping], order: str) -> list[str]:
         out.append(
             f"<tr><td>{esc(item['id'])}{name}</td><td class='num'>{esc(format_points(item['total'])) or '–'}</td>"
             f"<td>{status_badge(item['status'])}</td><td class='flags wide'>{esc(flags)}</td>"
-            f"<td>{report_links(item)}</td></tr>"
+            f"<td>{report_link(item)}</td></tr>"
         )
     out.append("</tbody></table></div></div>")
     return out
