@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 
 def fold(name: str) -> str:
-    """A name as a student may mistype it: case and underscores don't count (gradB2 is grad_b2)."""
+    """A name as a student may mistype it: case and underscores don't count (myFunc1 is my_func1)."""
     return name.replace("_", "").lower()
 
 
@@ -30,10 +30,10 @@ def one_edit_apart(a: str, b: str) -> bool:
 def near_name(function: str, names: Sequence[str], others: Sequence[str] = ()) -> str | None:
     """The file's name the student most likely meant: equal once folded, else one edit away.
 
-    A name the rubric asks for elsewhere is never offered (grad_W1 is not a typo of grad_b1),
+    A name the rubric asks for elsewhere is never offered (f_w1 is not a typo of f_b1),
     and a shared prefix alone is no likeness.
     """
-    taken = {fold(o) for o in others}  # gradW2 is grad_W2 misnamed, not a typo of grad_b2
+    taken = {fold(o) for o in others}  # a misspelt required function is not a typo of this one
     candidates = [n for n in names if n != function and fold(n) not in taken]
     target = fold(function)
     for test in (lambda n: fold(n) == target, lambda n: len(target) > 3 and one_edit_apart(fold(n), target)):

@@ -433,7 +433,7 @@ def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, co
 
 
 def fold(name: str) -> str:
-    """As feedback.fold: case and underscores don't count (gradB2 is grad_b2)."""
+    """As feedback.fold: case and underscores don't count (myFunc1 is my_func1)."""
     return name.replace("_", "").lower()
 
 
@@ -451,7 +451,7 @@ def one_edit_apart(a: str, b: str) -> bool:
 def missing_message(function: str, module, others=()) -> str:
     """As feedback.missing: a near name (never another required function), or none."""
     names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("__")]
-    taken = {fold(o) for o in others}  # gradW2 is grad_W2 misnamed, not a typo of grad_b2
+    taken = {fold(o) for o in others}  # a misspelt required function is not a typo of this one
     candidates = [n for n in names if n != function and fold(n) not in taken]
     target = fold(function)
     close = None

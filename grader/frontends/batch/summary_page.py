@@ -79,7 +79,7 @@ def math_text(text: str) -> str:
     """Escaped HTML of a hint, its TeX as text: ``P_{i,j}`` → P<sub>i,j</sub>, ``\\sum`` → ∑, `code` kept.
 
     Only a single letter or digit (or a closing bracket) takes a subscript, so the
-    underscores of names like ``grad_b2`` stay as they are.
+    underscores of names like ``my_var2`` stay as they are.
     """
     parts = re.split(r"(`[^`]*`)", text)
     out = []
@@ -95,7 +95,7 @@ def math_text(text: str) -> str:
         for match in SUB_SUP.finditer(part):
             start = match.start()
             if start > 1 and (part[start - 2].isalnum() or part[start - 2] == "_") and part[start - 1].isalnum():
-                continue  # inside a name such as grad_b2
+                continue  # inside a name such as my_var2
             tag = "sub" if match.group(1) == "_" else "sup"
             pieces += [esc(part[last:start]), f"<{tag}>{esc(match.group(2) or match.group(3))}</{tag}>"]
             last = match.end()
