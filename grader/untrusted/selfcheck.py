@@ -383,6 +383,7 @@ def check_code(document: dict, folder: Path, code: Code) -> dict:
     settings = document["settings"]
     forward = load_module(folder / FORWARD_FILE, "selfcheck_forward")
     module, forbidden, import_problem = code.module, code.forbidden, code.import_problem
+    functions = [eq["function"] for eq in document["equations"]]
     results = []
     for eq in document["equations"]:
         name = eq["function"]
