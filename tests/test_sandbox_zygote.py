@@ -146,7 +146,7 @@ def test_without_a_zygote_children_are_spawned_directly(host):
 
 
 @needs_zygote
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
+@pytest.mark.root
 def test_closing_a_sandbox_leaves_no_process_of_its_uid_even_after_the_zygote_died(host):
     daemon = (
         PROBE
@@ -201,7 +201,7 @@ def test_a_request_interrupted_before_its_reply_closes_the_zygote_so_no_reply_is
         assert call(box, "twice").status == CallStatus.OK
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the sandbox uid")
+@pytest.mark.root
 def test_a_uid_is_swept_once_per_child_and_once_before_its_first_child_in_a_process(host, monkeypatch):
     swept = []
     real = host.sweep_uid

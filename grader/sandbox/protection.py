@@ -65,6 +65,43 @@ def unreadable_for_others(paths: Sequence[Path]) -> str | None:
     return None
 
 
+def unreachable_in_minimal_root(paths: Sequence[Path], dirs: Sequence[str]) -> str | None:
+    """The first path another uid cannot reach inside a minimal root binding ``dirs``, or None.
+
+    The root is a fresh tmpfs in which each bound folder's parents are made anew, mode
+    0755, so only the bound folders' own modes and what lies below them count: a Python
+    under a home folder of mode 0700 is reachable there without changing the host.
+    Both the path as written and its resolved form are walked (a venv's ``bin/python``
+    is a link into the base installation).
+    """
+    for target in paths:
+        written, real = os.path.abspath(target), os.path.realpath(target)
+        for chain in (written, real):
+            for folder in reversed(Path(chain).parents):
+                resolved = os.path.realpath(folder)
+                if not any(inside(resolved, d) for d in dirs):
+                    if any(inside(d, resolved) for d in dirs):
+                        continue  # a parent made fresh in the root
+                    return f"{folder} (not in the minimal root)"
+                mode = os.stat(resolved).st_mode
+                if not mode & stat.S_IXOTH:
+                    return f"{resolved} (mode {stat.filemode(mode)})"
+        if not any(inside(real, d) for d in dirs):
+            return f"{real} (not in the minimal root)"
+        mode = os.stat(real).st_mode
+        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        if mode & needed != needed:
+            return f"{real} (mode {stat.filemode(mode)})"
+    return None
+
+
+def no_drop_note(blocked: str) -> str:
+    return (
+        f"no privilege drop: the Python installation is not readable by other users at {blocked}; "
+        "install the grader with a Python every user can read (e.g. /usr/bin/python3 or a venv under /opt)"
+    )
+
+
 def numpy_folder() -> Path:
     """Where numpy is installed, found without importing it (the CLI starts the zygote before numpy loads)."""
     spec = importlib.util.find_spec("numpy")
@@ -192,13 +229,9 @@ def plan_protections(hidden_paths: Sequence[Path], failed: Mapping[str, str]) ->
         elif not seccomp_supported():
             protections = replace(protections, notes=(note + " (no seccomp on this platform: it has the network)",))
         return protections
-    blocked = unreadable_for_others(python_paths())
-    notes = []
-    if blocked:
-        notes.append(
-            f"no privilege drop: the Python installation is not readable by other users at {blocked}; "
-            "install the grader with a Python every user can read (e.g. /usr/bin/python3 or a venv under /opt)"
-        )
+    # Planned for the minimal root; ``without`` falls back to the host's modes if that root is lost.
+    blocked = unreachable_in_minimal_root(python_paths(), root_layout().dirs)
+    notes = [no_drop_note(blocked)] if blocked else []
     hidden, _, more = hidden_in_minimal_root(hidden_paths)
     protections = Protections(
         privilege_drop=not blocked,
@@ -223,12 +256,13 @@ def without(protections: Protections, mechanism: str, reason: str, hidden_paths:
     if mechanism == "minimal_filesystem" and p.minimal_filesystem:
         hidden, private_tmp, more = hidden_on_host(hidden_paths)
         note = f"no minimal filesystem ({reason}): the submission can read every world-readable file but the hidden folders"
-        return replace(p, minimal_filesystem=False, hidden_paths=hidden, private_tmp=private_tmp, notes=(note, *more))
+        weaker = replace(p, minimal_filesystem=False, hidden_paths=hidden, private_tmp=private_tmp, notes=(note, *more))
+        return without_unreachable_python(weaker)
     if mechanism == "namespaces" and p.namespaces:
         note = f"no private namespaces ({reason}): the submission can read every world-readable file and shares /tmp"
         if not p.syscall_filter:
             note += ", and it has the network"
-        return replace(
+        weaker = replace(
             p,
             namespaces=False,
             minimal_filesystem=False,
@@ -237,6 +271,7 @@ def without(protections: Protections, mechanism: str, reason: str, hidden_paths:
             network_cut=p.syscall_filter,
             notes=(note, *p.notes),
         )
+        return without_unreachable_python(weaker) if p.minimal_filesystem else weaker
     if mechanism == "syscall_filter" and p.syscall_filter:
         note = f"no syscall filter ({reason})"
         if not p.namespaces:
@@ -254,6 +289,19 @@ def without(protections: Protections, mechanism: str, reason: str, hidden_paths:
         note = f"no privilege drop ({reason}): the submission runs as root and could undo the other protections"
         return replace(p, privilege_drop=False, kill_all_processes=p.syscall_filter, notes=(note, *p.notes))
     return p
+
+
+def without_unreachable_python(protections: Protections) -> Protections:
+    """Without a minimal root the host's own modes decide: no privilege drop if the interpreter is out of reach."""
+    blocked = unreadable_for_others(python_paths()) if protections.privilege_drop else None
+    if not blocked:
+        return protections
+    return replace(
+        protections,
+        privilege_drop=False,
+        kill_all_processes=protections.syscall_filter,
+        notes=(*protections.notes, no_drop_note(blocked)),
+    )
 
 
 def confinement_for(

@@ -149,8 +149,19 @@ def build_root(lib, root: str, layout: RootLayout, covers: Sequence[str]) -> Non
     """Mount the minimal tree at ``root`` (in a private mount namespace) and chroot into it.
 
     Order matters: the private tmp folders first, so a Python installed under /tmp is
-    bound on top of them; the empty covers last, over folders inside the binds.
+    bound on top of them; the empty covers last, over folders inside the binds. The
+    bound folders' parents are made mode 0755 whatever the grader's umask: the parent
+    plans the privilege drop on that (``unreachable_in_minimal_root``).
     """
+    umask = os.umask(0o022)
+    try:
+        _build_root(lib, root, layout, covers)
+    finally:
+        os.umask(umask)
+    os.chroot(root)
+
+
+def _build_root(lib, root: str, layout: RootLayout, covers: Sequence[str]) -> None:
     _mount(lib, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path in PRIVATE_TMP:
         os.makedirs(root + path, exist_ok=True)
@@ -178,7 +189,6 @@ def build_root(lib, root: str, layout: RootLayout, covers: Sequence[str]) -> Non
         if os.path.isdir(root + path):
             _mount(lib, "tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0")
     _mount(lib, None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    os.chroot(root)
 
 
 def inside(path: str, folder: str) -> bool:
@@ -279,7 +289,7 @@ def kill_all_as(uid: int) -> None:  # pragma: no cover - runs in a throw-away fo
     aborted by the SIGKILL pending in its parent, so no process of the uid is left or
     appears afterwards. Its result can't tell "none left" anyway: ``kill(-1)`` returns
     0 whenever any other process exists, even one it may not signal (looping until
-    ESRCH used to mean 1000 passes, ~15 ms per sweep).
+    ESRCH used to mean 1000 passes per sweep).
     """
     os.closerange(3, 1 << 16)  # none of the grader's (or the zygote's) descriptors while it is the uid
     os.setgroups([])

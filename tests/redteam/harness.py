@@ -1,7 +1,10 @@
 """Running one hostile submission as `grade` would on Gradescope, and looking at what it left.
 
-Each run gets a results folder under /tmp/grader-redteam that is world-writable, as on
-a careless platform, so only the sandbox stands between the submission and the report.
+Each run gets a results folder that is world-writable, as on a careless platform, so only
+the sandbox stands between the submission and the report. The folders sit under a
+private ``/tmp/grader-redteam-*`` of the test session (beside the public rubric's
+folder), so two runs on one machine never share one; the hostile files glob for that
+pattern.
 Everything here reads the machine's state from outside the sandbox: /proc for processes
 of the sandbox uids, the repository and the venv for changed files, System V IPC tables.
 """
@@ -17,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -34,7 +38,7 @@ REPO = REDTEAM.parent.parent
 SUBMISSIONS = REDTEAM / "submissions"
 SIBLINGS = REDTEAM / "siblings"
 EXPECTED: dict[str, dict] = yaml.safe_load((REDTEAM / "expected.yaml").read_text(encoding="utf-8"))
-RESULTS = Path("/tmp/grader-redteam")  # hostile files know this path: it must not help them
+RESULTS_PREFIX = "grader-redteam-"  # hostile files know /tmp/grader-redteam-*: it must not help them
 NOBODY = 65534
 EQUATIONS = ("eq1", "eq9", "eq10", "eq11", "eq12", "eq13", "eq14", "eq15")
 LISTENER_PORT = 47474  # tamper_network.py connects here
@@ -70,23 +74,29 @@ def expected_words(spec: dict) -> dict[str, str]:
     return dict(words)
 
 
-def prepare_folder(name: str) -> tuple[Path, Path]:
+def results_root() -> Path:
+    """A private folder of this session's under /tmp that another uid can traverse (pytest's are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix=RESULTS_PREFIX, dir="/tmp"))
+    root.chmod(0o755)
+    return root
+
+
+def prepare_folder(results_root: Path, name: str) -> tuple[Path, Path]:
     """A fresh results folder (mode 777) and a submission folder for one run."""
-    folder = RESULTS / name
+    folder = results_root / name
     shutil.rmtree(folder, ignore_errors=True)
     results, submission = folder / "results", folder / "submission"
-    for path in (RESULTS, folder, results, submission):
+    for path in (folder, results, submission):
         path.mkdir(exist_ok=True)
         path.chmod(0o777 if path == results else 0o755)
     return results, submission
 
 
-def write_public_rubric(rubric: Path) -> Path:
-    """A copy of the fast rubric that another uid can read (pytest's tmp folders are 0700)."""
-    folder = RESULTS / "rubric"
+def write_public_rubric(rubric: Path, results_root: Path) -> Path:
+    """A copy of the fast rubric that another uid can read, in ``results_root/rubric``."""
+    folder = results_root / "rubric"
     folder.mkdir(parents=True, exist_ok=True)
-    for path in (RESULTS, folder):
-        path.chmod(0o755)
+    folder.chmod(0o755)
     copy = folder / rubric.name
     shutil.copy(rubric, copy)
     copy.chmod(0o644)
@@ -94,8 +104,11 @@ def write_public_rubric(rubric: Path) -> Path:
 
 
 def run_case(case: str, spec: dict, rubric: Path, as_nobody: bool = False, source: Path | None = None) -> Run:
-    """Grade submissions/<case> (or ``source``) with the CLI, in-process or as a subprocess, and time it."""
-    results, folder = prepare_folder(case.removesuffix(".py") + ("-nobody" if as_nobody else ""))
+    """Grade submissions/<case> (or ``source``) with the CLI, in-process or as a subprocess, and time it.
+
+    The results folder goes beside the public rubric's folder, in the session's private root.
+    """
+    results, folder = prepare_folder(rubric.parent.parent, case.removesuffix(".py") + ("-nobody" if as_nobody else ""))
     submission = folder / ("quiz4" + Path(source or case).suffix)  # a notebook stays one
     shutil.copy(source or SUBMISSIONS / case, submission)
     for name in spec.get("siblings", ()):

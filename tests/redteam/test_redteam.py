@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from harness import (
     fingerprints,
     full_numpy_digest,
     report_digest,
+    results_root,
     run_case,
     survivors,
     sysv_objects_of,
@@ -41,21 +43,24 @@ from conftest import write_rubric_copy
 from grader.grading.report import validate_report
 
 pytestmark = pytest.mark.redteam
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root: the sandbox drops to its own uid, as on Gradescope"
-)
 DAEMON_GRACE = 2.0  # seconds a daemon would have had to rewrite a report after `grade` returned
 settled: dict[str, tuple[float, str | None]] = {}  # report path -> (when written, digest), for the daemons
 
 
 @pytest.fixture(scope="module")
 def rubric(tmp_path_factory):
-    """Quiz 4 with 1 s per call, 3 s for the import and 7 s for the whole submission, readable by any uid."""
-    return write_public_rubric(
+    """Quiz 4 with 1 s per call, 3 s for the import and 7 s for the whole submission, readable by any uid.
+
+    In a private results root of this session's.
+    """
+    root = results_root()
+    yield write_public_rubric(
         write_rubric_copy(
             tmp_path_factory.mktemp("redteam"), time_limit=1.0, import_time_limit=3.0, submission_time_limit=7.0
-        )
+        ),
+        root,
     )
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,6 @@ def check_report(run, spec) -> dict:
     return document
 
 
-@needs_root
 @pytest.mark.root
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_a_hostile_submission_gets_its_expected_grade_and_leaves_nothing_behind(
@@ -133,7 +137,6 @@ def test_a_hostile_submission_gets_its_expected_grade_and_leaves_nothing_behind(
         pytest.fail("an attack reported success: " + json.dumps(document)[:500])
 
 
-@needs_root
 @pytest.mark.root
 def test_no_report_changes_after_grade_returned_even_with_a_daemon_running(rubric):
     """One shared wait for every daemon case, so the suite pays it once."""
@@ -146,7 +149,6 @@ def test_no_report_changes_after_grade_returned_even_with_a_daemon_running(rubri
     assert survivors(SandboxUids(os.getpid())) == []
 
 
-@needs_root
 @pytest.mark.root
 def test_the_venvs_numpy_is_byte_for_byte_unchanged_by_the_suite(numpy_before):
     assert full_numpy_digest() == numpy_before
@@ -155,8 +157,7 @@ def test_the_venvs_numpy_is_byte_for_byte_unchanged_by_the_suite(numpy_before):
 NONROOT = sorted(case for case, spec in EXPECTED.items() if "nonroot" in spec)
 
 
-@needs_root
-@pytest.mark.root
+@pytest.mark.root(readable_on_host=True)  # the grader itself runs as uid 65534
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to run as uid 65534")
 @pytest.mark.parametrize("case", NONROOT)
 def test_without_root_a_hostile_submission_is_contained_as_far_as_the_platform_allows_and_says_so(
@@ -176,8 +177,7 @@ def test_without_root_a_hostile_submission_is_contained_as_far_as_the_platform_a
     assert run.stderr.strip().splitlines()[-1].startswith("note: graded with weaker isolation (not running as root")
 
 
-@needs_root
-@pytest.mark.root
+@pytest.mark.root(readable_on_host=True)  # the grader itself runs as uid 65534
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to run as uid 65534")
 def test_without_root_a_batch_survives_submissions_that_attack_every_grader_process(rubric):
     """Issue 16: the filter used to protect only the parent, the zygote and the group, so a
@@ -210,3 +210,15 @@ def test_without_root_a_batch_survives_submissions_that_attack_every_grader_proc
             assert report["score"] == report["max_score"] == 11, student
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_each_session_grades_in_a_private_results_folder_of_its_own(rubric):
+    """Two runs of the suite on one machine never share a results folder (the hostile files glob for them)."""
+    mine = rubric.parent.parent
+    other = results_root()
+    try:
+        assert mine != other and mine.parent == other.parent == Path("/tmp")
+        assert mine.name.startswith("grader-redteam-") and other.name.startswith("grader-redteam-")
+        assert stat.S_IMODE(other.stat().st_mode) == 0o755 and list(other.iterdir()) == []
+    finally:
+        shutil.rmtree(other)

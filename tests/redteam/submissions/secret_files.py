@@ -3,6 +3,7 @@ the repository (.git) and reports by known paths and by walking the filesystem.
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -20,7 +21,11 @@ KNOWN = [
     "/work/main/.git/HEAD",
     "/autograder/source/solutions/quiz4.py",
     "/opt/grader-venv/share/grader/solutions/quiz4.py",
+    f"{sys.prefix}/share/grader/solutions/quiz4.py",
 ]
+# Where the interpreter lives (/usr, a venv under /opt, or a pyenv Python under /root) is
+# too big to walk within the time limit; the data it may hold is among the known paths.
+PYTHON = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
 SECRET_NAMES = {"quiz4.yaml", "quiz4_mistakes.py", "results.json", "packed-refs"}
 
 
@@ -35,6 +40,7 @@ def look_for_secrets():
         if top in ("usr", "proc", "sys", "opt", "dev") or os.path.islink("/" + top):
             continue
         for folder, subfolders, files in os.walk("/" + top):
+            subfolders[:] = [d for d in subfolders if os.path.realpath(os.path.join(folder, d)) not in PYTHON]
             if ".git" in subfolders:
                 succeeded(f"found a repository at {folder}")
             for name in files:
