@@ -15,6 +15,12 @@ folder, so the benchmark leaves nothing behind but the grader's __pycache__ fold
 compared with runs as `python -c "import numpy"` does by default, and the same import
 with one BLAS thread is printed beside it, with the ratio to that too.
 
+It also prints the costs the grader's design avoids, which its comments name without
+figures (figures in comments go stale; here they are measured): PyYAML and jsonschema's
+import (what the rubric cache saves), ``numpy.random``'s load (the zygote leaves it out),
+the interpreter's teardown after numpy (``grade`` leaves with ``os._exit``), and the CPU
+of OpenBLAS's thread pool during numpy's import (``grade`` runs one BLAS thread).
+
     python bench/bench_grade.py [--runs 7]
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +43,44 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - started
+
+
+def cpu(command: list[str], env: dict[str, str]) -> float:
+    """User and system CPU seconds of one run of ``command`` (it is this process's only child then)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def median_cpu(command: list[str], runs: int, env: dict[str, str]) -> float:
+    return statistics.median(cpu(command, env) for _ in range(runs))
+
+
+def avoided_costs(runs: int, env: dict[str, str]) -> list[str]:
+    """What the grader's design avoids, each measured as the difference of two commands."""
+    py = sys.executable
+    numpy_exit = [py, "-c", "import numpy"]
+    numpy_os_exit = [py, "-c", "import os, numpy; os._exit(0)"]
+    bare, schema, numpy_random, teardown = median_walls(
+        [
+            [py, "-c", "import os; os._exit(0)"],
+            [py, "-c", "import os, yaml, jsonschema; os._exit(0)"],
+            [py, "-c", "import os, numpy.random; os._exit(0)"],
+            numpy_exit,
+        ],
+        runs,
+        env,
+    )
+    (numpy_fast_exit,) = median_walls([numpy_os_exit], runs, env)
+    one = {**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pool_cpu = median_cpu(numpy_os_exit, runs, env) - median_cpu(numpy_os_exit, runs, one)
+    return [
+        f"import yaml + jsonschema (the rubric cache saves it):  {(schema - bare) * 1000:7.1f} ms",
+        f"import numpy.random beyond numpy (the zygote skips it):    {(numpy_random - numpy_fast_exit) * 1000:7.1f} ms",
+        f"teardown after numpy at exit (grade's os._exit skips it): {(teardown - numpy_fast_exit) * 1000:7.1f} ms",
+        f"CPU of the BLAS thread pool in numpy's import (one thread saves it): {pool_cpu * 1000:7.1f} ms",
+    ]
 
 
 def median_walls(commands: list[list[str]], runs: int, env: dict[str, str]) -> list[float]:
@@ -74,11 +119,15 @@ def main() -> None:
             args.runs,
             env,
         )
+        avoided = avoided_costs(args.runs, env)
     print(f"python -c 'import numpy':                  {numpy_only * 1000:7.1f} ms (median of {args.runs})")
     print(f"  the same with one BLAS thread, as grade: {numpy_one_thread * 1000:7.1f} ms")
     print(f"grade correct submission:                  {grade * 1000:7.1f} ms (median of {args.runs})")
     print(f"ratio grade / import numpy: {grade / numpy_only:.2f}x (target < 2.5x)")
     print(f"ratio grade / import numpy with one BLAS thread: {grade / numpy_one_thread:.2f}x")
+    print("costs the design avoids (medians; differences of two commands):")
+    for line in avoided:
+        print("  " + line)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ The loss is the SUM over the batch, L = sum_i -log P[i, y_i], as eq. (9) implies
 (there is no 1/N). Inputs are float64 numpy arrays; return a float64 numpy array
 and do not modify the inputs in place (work on a copy if you need to).
 
-Check your work: `grade quiz4.py` prints a per-equation table and writes a report.
+Check your work with the self-check in the folder your course hands out with this
+file: `python selfcheck.py quiz4.py` runs each function on its visible case and says
+what to fix (it needs numpy). Then upload quiz4.py as your course says.
 """
 
 import numpy as np  # noqa: F401

@@ -132,3 +132,121 @@ def test_output_that_cannot_be_shown_costs_neither_the_report_nor_a_traceback(tm
     done = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr
     assert json.loads(out.read_text())["score"] == 11
+
+
+# -- the command's manners ----------------------------------------------------------------
+
+
+def test_version_prints_the_version_and_exits_0(capsys):
+    import grader
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"grade (grader) {grader.__version__}"
+
+
+def test_help_lists_every_command_and_exits_0(capsys):
+    assert main(["--help"]) == 0
+    printed = capsys.readouterr().out
+    for command in ("validate", "batch", "gradescope", "bundle"):
+        assert f"grade {command} " in printed, command
+
+
+def test_a_command_s_own_help_exits_0_in_process(capsys):
+    assert main(["validate", "--help"]) == 0
+    assert "--cases" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--json"], ["-o", "-"], ["--json", "-o", "-"]])
+def test_the_report_can_go_to_stdout_instead_of_a_file(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([str(REPO / "examples" / "quiz4_submission.py"), *argv]) == 0
+    document = json.loads(capsys.readouterr().out)
+    validate_report(document)
+    assert 0 < document["score"] < document["max_score"]
+    assert list(tmp_path.iterdir()) == [], "no report file, and none named '-'"
+
+
+def test_json_with_an_output_file_writes_the_file_and_prints_the_same_report(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main([str(REPO / "examples" / "quiz4_submission.py"), "--json", "-o", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("cases", ["0", "-3", "x"])
+def test_validate_refuses_a_number_of_cases_that_is_not_positive_with_one_line(cases, capsys):
+    assert main(["validate", "--cases", cases]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--cases: must be a positive integer" in err
+
+
+# -- inputs that are not what they seem ---------------------------------------------------------
+
+
+def run_grade_process(path, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "grader", str(path), "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_a_device_is_refused_with_one_line_without_reading_it(device, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([device]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {device}: is not a regular file (a device), expected a .py file or a notebook"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_is_refused_with_one_line_instead_of_hanging(tmp_path):
+    fifo = tmp_path / "quiz4.py"
+    os.mkfifo(fifo)
+    done = run_grade_process(fifo, timeout=60)  # a hang fails here, with TimeoutExpired
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {fifo}: is not a regular file (a pipe), expected a .py file or a notebook"
+
+
+def test_a_file_over_the_size_limit_is_refused_after_reading_at_most_the_limit(tmp_path, capsys):
+    big = tmp_path / "quiz4.py"
+    big.write_bytes(b"#" * (2 * 1024 * 1024 + 1))
+    assert main([str(big)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {big}: the file is over 2 MiB"
+
+
+NOTEBOOK = {
+    "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Quiz 4"]},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": ["import numpy as np\n", "def grad_X(dY, W):\n", "    return dY @ W.T"],
+        },
+    ],
+    "metadata": {"kernelspec": {"name": "python3"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+@pytest.mark.parametrize("prefix", ["", "\ufeff", "\n  "])
+def test_a_notebook_saved_as_py_is_named_as_such_in_one_line(prefix, tmp_path, capsys):
+    path = tmp_path / "quiz4.py"
+    path.write_text(prefix + json.dumps(NOTEBOOK, indent=1), encoding="utf-8")
+    assert main([str(path), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "NameError" not in err
+    assert "Jupyter notebook saved as .py" in err and "export it as a Python script" in err and ".ipynb" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_python_that_starts_with_a_dict_is_graded_not_taken_for_a_notebook(tmp_path, capsys):
+    path = tmp_path / "quiz4.py"
+    path.write_text('{"cells": 1}\n' + (REPO / "solutions" / "quiz4.py").read_text())
+    assert main([str(path), "-o", str(tmp_path / "r.json"), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == "11/11"

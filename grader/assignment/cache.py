@@ -1,8 +1,8 @@
 """A small on-disk cache of rubric documents that already passed the schema check.
 
 Why: checking a rubric against its JSON Schema needs PyYAML and jsonschema, whose
-imports alone (~65 ms) take longer than the rest of the grader's own work in a
-``grade`` run. A rubric whose exact bytes were checked before, against the same
+imports alone take longer than the rest of the grader's own work in a ``grade``
+run (``bench/bench_grade.py`` prints both). A rubric whose exact bytes were checked before, against the same
 schema by the same grader version, is read back from here as plain JSON instead.
 
 Why it can't go stale: the key is a sha256 of everything that decides the result

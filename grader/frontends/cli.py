@@ -1,10 +1,10 @@
 """The ``grade`` command: a thin layer over the library.
 
-    grade SUBMISSION [--rubric R] [-o REPORT.json] [--seed N]
+    grade SUBMISSION [--rubric R] [-o REPORT.json | -o - | --json] [--seed N]
     grade validate [RUBRIC] [--cases N]
     grade gradescope build|run ...     (grader/frontends/gradescope/)
-    grade bundle student ...           (grader/bundle.py)
-    grade batch INPUT -o OUTDIR ...    (grader/batch.py; also ``grade batch merge`` and ``export``)
+    grade bundle student ...           (grader/frontends/bundle.py)
+    grade batch INPUT -o OUTDIR ...    (grader/frontends/batch/; also ``grade batch merge`` and ``export``)
     grade prairielearn build|run ...   (grader/frontends/prairielearn/)
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
@@ -14,15 +14,16 @@ Ctrl-C and 128 + the signal for SIGTERM or SIGHUP, after one line (the sandbox a
 every process of the submission are stopped on the way out).
 
 Each command imports what it needs when it runs: ``grade FILE`` starts the sandbox's
-zygote first (``grader/zygote_client.py`` is light to import for that reason), so the
-child's Python and numpy load while the grader loads its own modules and numpy, the
-rubric and the cases.
+zygote first (``grader/sandbox/zygote_client.py`` is light to import for that reason),
+so the child's Python and numpy load while the grader loads its own modules and numpy,
+the rubric and the cases.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -47,25 +48,75 @@ def _raise_stopped(signum, frame) -> NoReturn:
     raise Stopped(signum)
 
 
+class ParserExit(Exception):
+    """``--help`` or ``--version`` printed what was asked: the command ends with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would exit; the CLI reports and returns 2
         raise UsageError(f"{self.prog}: {message}")
 
+    def exit(self, status: int = 0, message: str | None = None):  # the same for --help and --version
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise ParserExit(status)
+
+
+COMMANDS_HELP = """\
+other commands (each has its own --help):
+  grade validate [RUBRIC] [--cases N]       check a rubric and its reference against finite differences
+  grade batch INPUT -o OUTDIR [-j N] ...    grade a class: gradebook, summary page, resumable, shards
+  grade gradescope build|run ...            build (or run) the Gradescope autograder zip
+  grade bundle student -o ZIP ...           the students' bundle: template, instructions, self-check
+  grade prairielearn build|run ...          build (or run) a PrairieLearn question
+"""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def version_text() -> str:
+    import grader
+
+    return f"grade (grader) {grader.__version__}"
+
 
 def grade_parser() -> Parser:
-    parser = Parser(prog="grade", description="Grade a gradient-homework submission in a sandbox.")
+    parser = Parser(
+        prog="grade",
+        description="Grade a gradient-homework submission in a sandbox.",
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("submission", help="the student's .py file or Jupyter notebook (.ipynb)")
     parser.add_argument("--rubric", help="a rubric file, or the name of a bundled rubric (default: the bundled one)")
-    parser.add_argument("-o", "--output", help="where to write the JSON report (default: SUBMISSION_STEM.report.json)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        help="where to write the JSON report (default: SUBMISSION_STEM.report.json; '-': on stdout, instead of the table)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON report on stdout instead of the table")
     parser.add_argument("--seed", type=int, help="the hidden-case seed (default: derived from the rubric and the file)")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
+    parser.add_argument("--version", action="version", version=version_text())
     return parser
 
 
 def validate_parser() -> Parser:
     parser = Parser(prog="grade validate", description="Check a rubric and its reference against finite differences.")
     parser.add_argument("rubric", nargs="?", help="a rubric file or bundled name (default: the bundled one)")
-    parser.add_argument("--cases", type=int, default=50, help="cases per equation (default 50)")
+    parser.add_argument("--cases", type=positive_int, default=50, help="cases per equation (default 50)")
     return parser
 
 
@@ -80,20 +131,26 @@ def run_grade(argv: Sequence[str]) -> int:
     from grader.assignment.rubric import load_rubric, resolve_rubric_path
     from grader.frontends.terminal import isolation_warning, render_report
     from grader.grading.pipeline import grade_submission
-    from grader.grading.report import display_text, write_report
+    from grader.grading.report import display_text, report_to_dict, write_report
 
     try:
         rubric = load_rubric(resolve_rubric_path(args.rubric))
         report = grade_submission(Path(args.submission), rubric, seed=args.seed, host=host)
     finally:
         host.close()
-    output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
+    to_stdout = args.json or args.output == "-"
+    output = None
+    if args.output != "-" and (args.output or not args.json):
+        output = Path(args.output) if args.output else Path(f"{Path(args.submission).stem}.report.json")
+        try:
+            write_report(report, output)
+        except OSError as err:
+            raise UsageError(f"{display_text(output)}: cannot write the report ({err.strerror})") from err
     try:
-        write_report(report, output)
-    except OSError as err:
-        raise UsageError(f"{display_text(output)}: cannot write the report ({err.strerror})") from err
-    try:
-        if args.quiet:
+        if to_stdout:
+            # ASCII escapes: the same document on any terminal encoding
+            print(json.dumps(report_to_dict(report), indent=2, allow_nan=False))
+        elif args.quiet:
             print(f"{report.score:g}/{report.max_score:g}")
         else:
             print(render_report(report))
@@ -142,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
             return run_command(argv[0], argv[1:])
         return run_stoppable(run_grade, argv)
+    except ParserExit as done:
+        return done.code
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -186,12 +245,12 @@ def run() -> NoReturn:
     ``main`` stops what it starts (sandboxes and their children, batch workers) and
     writes its files atomically before it returns, and the zygote ends when this
     process does (end of file on its socket, or the kernel's parent-death signal). So
-    the time Python would spend tearing down numpy and every module at exit (~13 ms; see
-    bench/bench_grade.py) buys nothing.
+    the time Python would spend tearing down numpy and every module at exit buys
+    nothing (bench/bench_grade.py prints what it costs).
     """
     # Before numpy loads. The grader's matrices are tiny, so one BLAS thread is the
     # fastest anyway, and OpenBLAS's pool would otherwise spin on the core the zygote is
-    # importing numpy on (~45 ms of CPU on a 2-core machine; bench/bench_grade.py).
+    # importing numpy on (bench/bench_grade.py prints that CPU time).
     from grader.sandbox.zygote_client import ONE_BLAS_THREAD
 
     for key, value in ONE_BLAS_THREAD.items():

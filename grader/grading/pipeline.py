@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
+import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,17 +47,58 @@ SHOWN_OUTPUT_BYTES = 4000
 
 
 def read_submission(path: Path) -> bytes:
-    """The submission's bytes; an unreadable path is a usage error, not a grade."""
+    """The submission's bytes; a path that is not a readable, regular file is a usage error, not a grade.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO can't hang the
+    grader and ``/dev/zero`` can't fill its memory: at most the size limit is read.
+    """
     limit = max_bytes(path)
+    folder = SubmissionFileError(f"{path}: is a folder, expected a .py file or a notebook")
     try:
-        if path.stat().st_size > limit:
-            kind = "notebook" if is_notebook(path) else "file"
-            raise SubmissionFileError(f"{path}: the {kind} is over {limit // 1024 // 1024} MiB")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError as err:
-        raise SubmissionFileError(f"{path}: is a folder, expected a .py file or a notebook") from err
+        raise folder from err
     except OSError as err:
         raise SubmissionFileError(f"{path}: cannot read the submission ({err.strerror})") from err
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise folder
+        if not stat.S_ISREG(mode):
+            raise SubmissionFileError(
+                f"{path}: is not a regular file ({file_kind(mode)}), expected a .py file or a notebook"
+            )
+        try:
+            data = handle.read(limit + 1)
+        except OSError as err:
+            raise SubmissionFileError(f"{path}: cannot read the submission ({err.strerror})") from err
+    if len(data) > limit:
+        kind = "notebook" if is_notebook(path) else "file"
+        raise SubmissionFileError(f"{path}: the {kind} is over {limit // 1024 // 1024} MiB")
+    if not is_notebook(path) and notebook_json(data):
+        raise SubmissionFileError(
+            f"{path}: this is a Jupyter notebook saved as .py; export it as a Python script "
+            "(File > Save and Export Notebook As > Executable Script) or submit the .ipynb"
+        )
+    return data
+
+
+def file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
+def notebook_json(data: bytes) -> bool:
+    """Whether a file's bytes are a Jupyter notebook's JSON (a top-level object with its cells or format version)."""
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return False
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(document, dict) and ("cells" in document or "nbformat" in document)
 
 
 def limits_for(rubric: Rubric) -> Limits:

@@ -55,7 +55,7 @@ def compiled(name: str, path: str) -> str:
     """A module's code object for a sandboxed process: marshalled, compressed and base64-encoded for JSON.
 
     From the bytecode cache when it is fresh, as an import would: the zygote then
-    doesn't spend ~7 ms compiling while the grader waits for it to boot. Marshal is
+    doesn't spend its boot compiling while the grader waits for it. Marshal is
     safe here: this process made the bytes and the zygote runs the same interpreter.
     Compressed because the boot request is one socket message, which the socket's
     send buffer (~208 KiB by default) must hold.

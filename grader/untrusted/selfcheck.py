@@ -39,7 +39,17 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError as missing:  # run by a student whose Python has no numpy: one line, not a traceback
+    if __name__ != "__main__" or missing.name != "numpy":
+        raise
+    print(
+        f"selfcheck.py needs numpy, which this Python ({sys.executable}) does not have: install it with "
+        f"`{os.path.basename(sys.executable) or 'python'} -m pip install numpy`, then run selfcheck.py again",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 CASES_FILE = "selfcheck_cases.json"
 FORWARD_FILE = "selfcheck_forward.py"

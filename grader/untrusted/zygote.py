@@ -2,7 +2,8 @@
 
 The grader starts it through ``launch.py`` (``run_zygote``) and talks to it over a
 socket (``grader/sandbox/zygote_client.py``). Starting a fresh interpreter and importing
-numpy costs ~70 ms of CPU per child; forking this process costs ~1 ms.
+numpy costs far more CPU per child than forking this process (``bench/bench_batch.py``
+prints what the zygote saves).
 
 What it holds. It imports the standard library and numpy, then the modules of the
 untrusted folder, which the grader sends it compiled in its boot message (``child``,
@@ -24,7 +25,8 @@ is randomised once per zygote, not per child) and its hash seed. A submission's
 randomness still differs between runs: ``random``'s and numpy's global generators are
 reseeded in each child where the zygote has them loaded, and are otherwise seeded
 afresh by the child's own first import of them (the zygote doesn't load
-``numpy.random``: most submissions never use it, and it costs ~10 ms to load).
+``numpy.random``: most submissions never use it, and its load is not free;
+``bench/bench_grade.py`` prints it).
 
 Who reaps. The zygote is a child subreaper: the orphans of every submission (a
 daemon whose parent exited) become its children, and so would the siblings a
