@@ -106,9 +106,14 @@ def test_a_correct_submission_gets_full_marks_from_the_grader_inside_the_zip(roo
     assert {t["status"] for t in document["tests"]} == {"passed"}
     assert f"from {root / 'source' / 'grader'}" in stdout, "graded by the zip's copy, not the checkout's"
     validate_report(document["extra_data"]["report"])
-    if AS_ROOT:
-        sandbox = document["extra_data"]["report"]["sandbox"]
-        assert sandbox["privilege_drop"] and sandbox["reference_hidden"], sandbox
+
+
+@pytest.mark.root
+def test_as_root_the_grader_inside_the_zip_drops_privileges_and_hides_the_reference(root):
+    submit(root, CORPUS / "correct" / "einsum.py")
+    document, _ = run_autograder(root)
+    sandbox = document["extra_data"]["report"]["sandbox"]
+    assert sandbox["privilege_drop"] and sandbox["reference_hidden"], sandbox
 
 
 def test_a_notebook_submitted_for_a_py_rubric_is_graded_by_the_grader_inside_the_zip(root, tmp_path):

@@ -115,6 +115,7 @@ def test_a_child_can_signal_neither_the_zygote_nor_the_grader(host):
 
 
 @needs_zygote
+@pytest.mark.root  # the replacement starts for the sweep of the sandbox uid, when the child closes
 def test_a_zygote_that_died_is_replaced_and_the_grade_is_unaffected(host):
     host.start_zygote()
     first = host.zygote
