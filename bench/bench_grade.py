@@ -62,17 +62,17 @@ def avoided_costs(runs: int, env: dict[str, str]) -> list[str]:
     py = sys.executable
     numpy_exit = [py, "-c", "import numpy"]
     numpy_os_exit = [py, "-c", "import os, numpy; os._exit(0)"]
-    bare, schema, numpy_random, teardown = median_walls(
+    bare, schema, numpy_fast_exit, numpy_random, teardown = median_walls(
         [
             [py, "-c", "import os; os._exit(0)"],
             [py, "-c", "import os, yaml, jsonschema; os._exit(0)"],
-            [py, "-c", "import os, numpy.random; os._exit(0)"],
+            numpy_os_exit,
+            [py, "-c", "import os, numpy, numpy.random; os._exit(0)"],
             numpy_exit,
         ],
         runs,
         env,
     )
-    (numpy_fast_exit,) = median_walls([numpy_os_exit], runs, env)
     one = {**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pool_cpu = median_cpu(numpy_os_exit, runs, env) - median_cpu(numpy_os_exit, runs, one)
     return [
