@@ -249,6 +249,7 @@ def session_processes(sid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_a_batch_killed_mid_run_and_rerun_gives_the_same_gradebook(rubric, tmp_path, how):
     source = class_to_interrupt(tmp_path / "class")
@@ -288,6 +289,7 @@ def test_a_rerun_skips_up_to_date_reports_and_retries_only_the_ungradable(graded
     assert (graded_class / "gradebook.csv").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_sharding_and_merging_give_the_same_gradebook_as_one_batch(graded_class, mixed_class, rubric, tmp_path):
     shards = [tmp_path / f"shard-{k}" for k in (1, 2, 3)]
     for k, outdir in enumerate(shards, start=1):

@@ -361,6 +361,7 @@ def remove_deep(base: Path, deepest: Path) -> None:
         deepest = deepest.parent
 
 
+@pytest.mark.slow
 def test_an_upload_1100_folders_deep_is_searched_to_a_bounded_depth_and_graded(tmp_path, host):
     paths = autograder_paths(tmp_path)
     paths.submission.mkdir()
