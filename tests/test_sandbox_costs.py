@@ -21,7 +21,7 @@ from grader.sandbox.session import Sandbox
 
 MiB = 1 << 20
 LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a uid of its own and a cgroup")
+needs_root = pytest.mark.root  # a uid of its own and a cgroup; conftest skips with the reason where it can't
 
 
 def machine_cgroup() -> str | None:
