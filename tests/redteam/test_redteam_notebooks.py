@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from harness import EXPECTED, REPO, RESULTS, SUBMISSIONS, SandboxUids, changed, fingerprints, run_case, survivors
-from test_redteam import check_report, needs_root
+from harness import EXPECTED, REPO, SUBMISSIONS, SandboxUids, changed, fingerprints, results_root, run_case, survivors
+from test_redteam import check_report
 
 from notebooks import code_cells, notebook_from_py, notebook_of
 
@@ -31,9 +32,9 @@ def replaced(cells: list[str], function: str, text: str) -> list[str]:
     return [text if cell.startswith(f"def {function}(") else cell for cell in cells]
 
 
-def cell_magic_shell(name: str) -> nbformat.NotebookNode:
-    """Cell magics and shell escapes that would write into the world-writable results folder."""
-    results = RESULTS / name.removesuffix(".ipynb") / "results"
+def cell_magic_shell(name: str, root: Path) -> nbformat.NotebookNode:
+    """Cell magics and shell escapes that would write into the world-writable results folder (under ``root``)."""
+    results = root / name.removesuffix(".ipynb") / "results"
     return notebook_of(
         SOLUTION_CELLS
         + [
@@ -44,7 +45,7 @@ def cell_magic_shell(name: str) -> nbformat.NotebookNode:
     )
 
 
-def huge_output_blob(name: str) -> nbformat.NotebookNode:
+def huge_output_blob(name: str, root: Path) -> nbformat.NotebookNode:
     """10 MiB of stored output claiming full marks, beside a grad_X with a sign error."""
     cells = replaced(SOLUTION_CELLS, "grad_X", "def grad_X(dY, W):\n    return -dY @ W.T")
     notebook = notebook_of(cells)
@@ -58,7 +59,7 @@ def huge_output_blob(name: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def mostly_attachments(name: str) -> nbformat.NotebookNode:
+def mostly_attachments(name: str, root: Path) -> nbformat.NotebookNode:
     """A notebook that is 99 % image attachments (15 MiB) around 10 KB of code."""
     notebook = notebook_of(SOLUTION_CELLS)
     for i in range(5):
@@ -68,7 +69,7 @@ def mostly_attachments(name: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def defined_twice(name: str) -> nbformat.NotebookNode:
+def defined_twice(name: str, root: Path) -> nbformat.NotebookNode:
     """The right grad_Z, then a later cell that replaces it: the later one is what a kernel would have."""
     return notebook_of(SOLUTION_CELLS + ["def grad_Z(dH, Z):\n    raise NotImplementedError"])
 
@@ -121,25 +122,25 @@ def rubric(tmp_path_factory):
 
     from conftest import write_rubric_copy
 
-    return write_public_rubric(
-        write_rubric_copy(tmp_path_factory.mktemp("redteam-nb"), time_limit=1.0, import_time_limit=3.0)
+    root = results_root()
+    yield write_public_rubric(
+        write_rubric_copy(tmp_path_factory.mktemp("redteam-nb"), time_limit=1.0, import_time_limit=3.0), root
     )
+    shutil.rmtree(root, ignore_errors=True)
 
 
-@needs_root
 @pytest.mark.root
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_hostile_notebook_gets_its_expected_grade_and_leaves_nothing_behind(case, rubric, tmp_path):
     build, spec = CASES[case]
     path = tmp_path / case
-    nbformat.write(build(case), path)
+    nbformat.write(build(case, rubric.parent.parent), path)  # the results root is the rubric's folder's parent
     before = fingerprints()
     run = run_case(case, spec, rubric, source=path)
     check_run(run, spec)
     assert changed(before, fingerprints()) == []
 
 
-@needs_root
 @pytest.mark.root
 @pytest.mark.parametrize("case", AS_CELLS)
 def test_a_hostile_file_split_into_notebook_cells_gets_the_same_grade_as_the_file(case, rubric, tmp_path):
