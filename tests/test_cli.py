@@ -147,7 +147,7 @@ def test_version_prints_the_version_and_exits_0(capsys):
 def test_help_lists_every_command_and_exits_0(capsys):
     assert main(["--help"]) == 0
     printed = capsys.readouterr().out
-    for command in ("validate", "batch", "gradescope", "bundle"):
+    for command in ("validate", "batch", "gradescope", "bundle", "prairielearn"):
         assert f"grade {command} " in printed, command
 
 
