@@ -235,14 +235,15 @@ NOTEBOOK = {
 
 
 @pytest.mark.parametrize("prefix", ["", "\ufeff", "\n  "])
-def test_a_notebook_saved_as_py_is_named_as_such_in_one_line(prefix, tmp_path, capsys):
+def test_a_notebook_saved_as_py_gets_a_report_that_says_so_at_the_top(prefix, tmp_path, capsys):
+    """A bad file is a student fault: a report, whose notice names what the file is and what to submit."""
     path = tmp_path / "quiz4.py"
     path.write_text(prefix + json.dumps(NOTEBOOK, indent=1), encoding="utf-8")
-    assert main([str(path), "-o", str(tmp_path / "r.json")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "NameError" not in err
-    assert "Jupyter notebook saved as .py" in err and "export it as a Python script" in err and ".ipynb" in err
-    assert not (tmp_path / "r.json").exists()
+    assert main([str(path), "-o", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    notice = json.loads((tmp_path / "r.json").read_text())["notice"]
+    assert "Jupyter notebook (JSON) saved with a .py name" in notice and ".ipynb" in notice
+    assert "Jupyter notebook (JSON) saved with a .py name" in out
 
 
 def test_python_that_starts_with_a_dict_is_graded_not_taken_for_a_notebook(tmp_path, capsys):

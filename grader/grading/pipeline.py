@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import stat
 import time
@@ -75,12 +74,7 @@ def read_submission(path: Path) -> bytes:
     if len(data) > limit:
         kind = "notebook" if is_notebook(path) else "file"
         raise SubmissionFileError(f"{path}: the {kind} is over {limit // 1024 // 1024} MiB")
-    if not is_notebook(path) and notebook_json(data):
-        raise SubmissionFileError(
-            f"{path}: this is a Jupyter notebook saved as .py; export it as a Python script "
-            "(File > Save and Export Notebook As > Executable Script) or submit the .ipynb"
-        )
-    return data
+    return data  # a notebook saved as .py is graded, and its report says so at the top (NOTEBOOK_NOTICE)
 
 
 def file_kind(mode: int) -> str:
@@ -88,17 +82,6 @@ def file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return "a socket" if stat.S_ISSOCK(mode) else "not a file"
-
-
-def notebook_json(data: bytes) -> bool:
-    """Whether a file's bytes are a Jupyter notebook's JSON (a top-level object with its cells or format version)."""
-    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        return False
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    return isinstance(document, dict) and ("cells" in document or "nbformat" in document)
 
 
 def limits_for(rubric: Rubric) -> Limits:

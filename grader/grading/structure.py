@@ -18,14 +18,14 @@ DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def is_notebook_json(source: bytes) -> bool:
-    """Is this the JSON of a Jupyter notebook (an object with "cells")?"""
-    if not source.lstrip()[:1] == b"{":
+    """Whether a file's bytes are a Jupyter notebook's JSON (a top-level object with its cells or format version)."""
+    if not source.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return False
     try:
-        document = json.loads(source)
-    except ValueError:
+        document = json.loads(source.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return False
-    return isinstance(document, dict) and isinstance(document.get("cells"), list)
+    return isinstance(document, dict) and ("cells" in document or "nbformat" in document)
 
 
 def is_main_guard(node: ast.stmt) -> bool:
