@@ -48,3 +48,7 @@ class SandboxError(GraderError):
 
 class ProtocolError(GraderError):
     """The child sent bytes that break the protocol; the sandbox turns this into a call fault."""
+
+
+class OutputFileError(GraderError):
+    """A file the grader was asked to write (a report, a page) cannot be written."""

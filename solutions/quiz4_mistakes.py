@@ -10,9 +10,10 @@ The rubric (``rubrics/quiz4.yaml``) references these functions by name under
 each equation's ``mistakes:`` list.  Each docstring is the student-facing hint
 and is repeated verbatim as that entry's ``hint`` in the rubric.
 
-Mistakes whose student code would crash on a shape mismatch (e.g.
-``H @ dS`` or ``dS @ W2`` for generic dims) are deliberately absent: a crash
-is already reported as a crash.
+A product without its transpose (``dY @ W``, ``H @ dS`` ...) crashes on the
+regular cases, whose dimensions are pairwise distinct, and a crash is reported
+as a crash; the ``*_missing_transpose`` entries name it where it does not crash,
+on the square probe case (every dimension equal), and raise elsewhere.
 
 Mistakes that can coincide with the reference on some inputs (expected):
 
@@ -47,6 +48,11 @@ def _onehot(y, C):
 def grad_X_transpose(dY, W):
     """Your result is transposed: eq. (2) is ∇L_y Wᵀ, which must have the shape of X (N×D)."""
     return (dY @ W.T).T
+
+
+def grad_X_missing_transpose(dY, W):
+    """You multiplied by W itself: eq. (2) is ∇L_y Wᵀ; with other shapes numpy refuses dY @ W, so write down each factor's shape and check which one needs a transpose."""
+    return dY @ W
 
 
 def grad_X_sign(dY, W):
@@ -123,6 +129,11 @@ def grad_W2_transpose(H, dS):
     return dS.T @ H
 
 
+def grad_W2_missing_transpose(H, dS):
+    """You multiplied H itself by dL/dS: eq. (10) is Hᵀ dL/dS; with other shapes numpy refuses H @ dS, so write down each factor's shape and check which one needs a transpose."""
+    return H @ dS
+
+
 def grad_W2_sign(H, dS):
     """Your sign is flipped: eq. (10) is +Hᵀ dL/dS, so check for a stray minus sign."""
     return -(H.T @ dS)
@@ -172,6 +183,11 @@ def grad_b2_sign(dS):
 def grad_H_transpose(dS, W2):
     """Your result is transposed: eq. (12) is dL/dS W2ᵀ, which must have the shape of H (N×H)."""
     return W2 @ dS.T
+
+
+def grad_H_missing_transpose(dS, W2):
+    """You multiplied by W2 itself: eq. (12) is dL/dS W2ᵀ; with other shapes numpy refuses dS @ W2, so write down each factor's shape and check which one needs a transpose."""
+    return dS @ W2
 
 
 def grad_H_sign(dS, W2):
@@ -233,6 +249,11 @@ def grad_Z_sign(dH, Z):
 def grad_W1_transpose(X, dZ):
     """Your result is transposed: eq. (14) is Xᵀ dL/dZ, which must have the shape of W1 (D×H)."""
     return dZ.T @ X
+
+
+def grad_W1_missing_transpose(X, dZ):
+    """You multiplied X itself by dL/dZ: eq. (14) is Xᵀ dL/dZ; with other shapes numpy refuses X @ dZ, so write down each factor's shape and check which one needs a transpose."""
+    return X @ dZ
 
 
 def grad_W1_sign(X, dZ):

@@ -8,16 +8,16 @@ from grader.assignment.reference import load_reference
 from grader.grading.cases import build_cases, derive_hidden_seed
 
 
-def test_every_equation_gets_one_visible_and_four_hidden_cases(quiz4):
+def test_every_equation_gets_one_visible_and_four_regular_hidden_cases(quiz4):
     cases = build_cases(quiz4, load_reference(quiz4), hidden_seed=1)
     for eq in quiz4.equations:
-        assert [c.visible for c in cases[eq.id]] == [True, False, False, False, False]
+        assert [c.visible for c in cases[eq.id] if c.probe is None] == [True, False, False, False, False]
 
 
 def test_dimensions_are_pairwise_distinct_except_in_the_batch_of_one(quiz4):
     cases = build_cases(quiz4, load_reference(quiz4), hidden_seed=2)
     for eq in quiz4.equations:
-        *most, last = cases[eq.id]
+        *most, last = [c for c in cases[eq.id] if c.probe is None]
         for case in most:
             assert len(set(case.dims.values())) == len(case.dims), (eq.id, dict(case.dims))
         assert last.dims["N"] == 1 and len(set(last.dims.values())) == len(last.dims)

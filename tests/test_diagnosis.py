@@ -71,7 +71,16 @@ def specific(eq: dict) -> bool:
     """Does the feedback say more than 'wrong values'? A named mistake, a lead, or a precise fault."""
     if eq["diagnosis"] is not None:
         return eq["diagnosis"]["kind"] == "mistake" or "without a simple pattern" not in eq["diagnosis"]["text"]
-    precise = {"bad_return", "not_finite", "wrong_shape", "shape_credit", "error", "crashed", "timeout"}
+    precise = {
+        "bad_return",
+        "not_finite",
+        "wrong_shape",
+        "shape_credit",
+        "error",
+        "crashed",
+        "timeout",
+        "nondeterministic",
+    }
     return eq["status"] in ("missing", "not_implemented") or bool(precise & {c["status"] for c in eq["cases"]})
 
 

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 # import than a whole `grade` run with a cached rubric (see grader/cache.py) needs.
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+# Probes an equation can ask for (``probes:``): each of these adds one hidden case
+# (grader/grading/cases.py) ...
+CASE_PROBES = ("square", "kinks", "labels_repeat", "labels_one_class")
+# ... and this one calls the function a second time on the first visible case.
+CALL_PROBES = ("repeat_call",)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,11 @@ class Equation:
     returns: tuple[str | int, ...]
     finite_difference: FiniteDifference
     mistakes: tuple[Mistake, ...] = ()
+    probes: tuple[str, ...] = ()
+
+    @property
+    def repeat_call(self) -> bool:
+        return "repeat_call" in self.probes
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,7 @@ def parse_equation(raw: dict) -> Equation:
             kink_at=float(kinks.get("at", 0.0)),
         ),
         mistakes=tuple(Mistake(m["id"], m["function"], m["hint"]) for m in raw.get("mistakes", ())),
+        probes=tuple(raw.get("probes", ())),
     )
 
 
@@ -248,6 +259,7 @@ def check_consistency(rubric: Rubric, source: str) -> None:
         for dim in eq.returns:
             if isinstance(dim, str) and dim not in dims:
                 fail(f"{at}.returns", f"dimension {dim!r} has no range in settings.dims")
+        check_probes(eq, dims, lambda message, at=at: fail(f"{at}.probes", message))
     for key, path in (
         ("reference", rubric.reference),
         ("template", rubric.template),
@@ -255,6 +267,27 @@ def check_consistency(rubric: Rubric, source: str) -> None:
     ):
         if path is not None and not path.is_file():
             fail(key, f"no file at {path}")
+
+
+def check_probes(eq: Equation, dims: Mapping[str, tuple[int, int]], fail) -> None:
+    """A probe the equation can't have is a rubric error, so every grade gets the same cases."""
+    named = {d for spec in eq.inputs for d in (*spec.shape, spec.classes) if isinstance(d, str)}
+    named |= {d for d in eq.returns if isinstance(d, str)}
+    labels = [spec for spec in eq.inputs if spec.kind == "labels"]
+    if "square" in eq.probes and named and max(dims[d][0] for d in named) > min(dims[d][1] for d in named):
+        fail(f"square: the ranges of {', '.join(sorted(named))} have no size in common")
+    if "kinks" in eq.probes:
+        kink = eq.finite_difference.kink_input
+        if kink is None:
+            fail("kinks: needs finite_difference.kinks (the input and where its kink is)")
+        if next(spec for spec in eq.inputs if spec.name == kink).kind == "derived":
+            fail(f"kinks: {kink!r} is a derived input; the kinks probe places values in a drawn one")
+    for probe in ("labels_repeat", "labels_one_class"):
+        if probe in eq.probes:
+            if not labels:
+                fail(f"{probe}: the equation has no labels input")
+            if any(isinstance(d, str) and dims[d][1] < 2 for spec in labels for d in spec.shape):
+                fail(f"{probe}: needs room for two labels (a labels dimension whose range reaches 2)")
 
 
 def parse_yaml(raw_bytes: bytes, source: str) -> Any:

@@ -48,7 +48,7 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
         disagreeing = [
             c.index
             for c in built[eq.id]
-            if not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask)
+            if not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask, c.scale)
         ]
         if disagreeing:
             problems.append(
@@ -60,7 +60,9 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
             if all(out is None for _, out in outputs):
                 problems.append(f"{rubric.path}: {eq.id}: mistake {mistake.id!r} fails on every case")
             elif all(
-                out is not None and out.shape == c.expected.shape and within(out, c.expected, rubric.settings.tolerance)
+                out is not None
+                and out.shape == c.expected.shape
+                and within(out, c.expected, rubric.settings.tolerance, None, c.scale)
                 for c, out in outputs
             ):
                 problems.append(

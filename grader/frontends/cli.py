@@ -1,6 +1,6 @@
 """The ``grade`` command: a thin layer over the library.
 
-    grade SUBMISSION [--rubric R] [-o REPORT.json | -o - | --json] [--seed N]
+    grade SUBMISSION [--rubric R] [-o REPORT.json | -o - | --json] [--seed N] [--html PAGE]
     grade validate [RUBRIC] [--cases N]
     grade gradescope build|run ...     (grader/frontends/gradescope/)
     grade bundle student ...           (grader/frontends/bundle.py)
@@ -110,6 +110,7 @@ def grade_parser() -> Parser:
     parser.add_argument("--seed", type=int, help="the hidden-case seed (default: derived from the rubric and the file)")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
     parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--html", metavar="PAGE", help="also write a per-student HTML page (grader/frontends/page.py)")
     return parser
 
 
@@ -146,6 +147,13 @@ def run_grade(argv: Sequence[str]) -> int:
             write_report(report, output)
         except OSError as err:
             raise UsageError(f"{display_text(output)}: cannot write the report ({err.strerror})") from err
+    if args.html:
+        from grader.frontends.page import write_page
+
+        try:
+            write_page(report, Path(args.html))
+        except OSError as err:
+            raise UsageError(f"{display_text(args.html)}: cannot write the page ({err.strerror})") from err
     try:
         if to_stdout:
             # ASCII escapes: the same document on any terminal encoding

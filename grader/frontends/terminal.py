@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 
+from grader.grading import heatmap
 from grader.grading.feedback import NOT_GRADED
 from grader.grading.report import Report, display_text
 from grader.grading.scoring import EquationStatus
+
+
+def terminal_attached() -> bool:
+    """Is stdout a terminal? (None or closed when the caller closed it: not a terminal.)"""
+    try:
+        return bool(sys.stdout is not None and sys.stdout.isatty())
+    except (OSError, ValueError):
+        return False
 
 
 def format_points(value: float) -> str:
     return f"{value:g}"
 
 
-def render_report(report: Report, width: int | None = None) -> str:
-    """A plain-text table a student can read in a terminal; no hidden input is in it."""
+def render_report(report: Report, width: int | None = None, grids: bool | None = None) -> str:
+    """A plain-text table a student can read in a terminal; no hidden input is in it.
+
+    ``grids`` adds a block-character picture of each wrong visible case (by default
+    when stdout is a terminal: a file or a pipe gets plain lines).
+    """
+    if grids is None:
+        grids = terminal_attached()
     width = width or min(100, shutil.get_terminal_size((100, 24)).columns)
     rubric = report.rubric
     lines = [
@@ -54,6 +70,8 @@ def render_report(report: Report, width: int | None = None) -> str:
             lines.append(head)
             lines += textwrap.wrap(result.feedback, width=width, initial_indent="    ", subsequent_indent="    ")
             lines += visible_diff(result)
+            if grids:
+                lines += visible_grids(report, result)
     if report.output.strip():
         lines.append("")
         lines.append("Your file printed (import and visible cases only):")
@@ -70,6 +88,20 @@ def visible_diff(result) -> list[str]:
             rows += [f"      {tuple(d['index'])}  {d['expected']:.6g}  {d['got']:.6g}" for d in check.diff]
             return rows
     return []
+
+
+def visible_grids(report: Report, result) -> list[str]:
+    """Where each wrong visible case is wrong: ``·`` right, ``░▒▓█`` wrong (by the size of the error)."""
+    cases = {case.index: case for case in report.cases[result.equation.id]}
+    rows = []
+    for check in result.cases:
+        picture = heatmap.for_check(cases[check.index], check, report.rubric.settings)
+        if picture is not None:
+            rows.append(
+                f"    visible case {check.index}: {picture.wrong_count} of {picture.difference.size} entries wrong"
+            )
+            rows += [f"      {line}" for line in heatmap.grid(picture)]
+    return rows
 
 
 def isolation_warning(report: Report) -> str | None:

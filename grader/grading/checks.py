@@ -2,9 +2,10 @@
 
 None -> type -> shape -> finite -> values. A case passes when the output, as float64,
 has exactly the expected shape, is finite, and agrees with the reference and with
-finite differences entrywise: |got - expected| <= atol + rtol * max|expected|, the
-scale being the output's largest entry (the finite-difference comparison skips
-entries at a kink and uses its own tolerances). The report also records
+finite differences entrywise: |got - expected| <= atol + rtol * scale, the scale being
+the case's magnitude, the largest entry of the answer or of a real-valued argument
+(``Case.scale``; the finite-difference comparison skips entries at a kink and uses its
+own tolerances). The report also records
 CS231n's relative error, max |a - b| / max(1e-8, |a| + |b|), for each case.
 
 This module decides; ``feedback`` words the verdict, applying the rule of what a
@@ -15,6 +16,7 @@ diff.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Sequence
@@ -42,6 +44,7 @@ class CaseStatus(enum.Enum):
     NOT_IMPLEMENTED = "not_implemented"
     FORBIDDEN = "forbidden_import"
     SKIPPED = "skipped"
+    NONDETERMINISTIC = "nondeterministic"
 
 
 CALL_TO_CASE = {
@@ -80,21 +83,50 @@ class CheckResult:
     value: np.ndarray | None = None
 
 
-def wrong_entries(got: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
-    """True where |got - expected| > atol + rtol * max|expected| (NaN counts as wrong).
+def wrong_entries(got: np.ndarray, expected: np.ndarray, tol: Tolerance, scale: float | None = None) -> np.ndarray:
+    """True where |got - expected| > atol + rtol * scale (NaN counts as wrong).
 
-    The scale is the whole output's largest entry, not each entry's own size: an entry
-    that is near zero by cancellation carries the rounding error of its large terms, so
-    an entrywise relative test would fail correct float32 (or merely reordered) code on
-    some seeds and not others.
+    The scale is one number for the whole output, by default its largest entry, and in
+    grading the case's magnitude (``Case.scale``), never each entry's own size: an entry
+    near zero by cancellation carries the rounding error of the large terms it came
+    from, so an entrywise (or output-only) relative test would fail correct float32
+    code on some seeds and not others.
     """
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    if scale is None:
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     return ~(np.abs(got - expected) <= tol.atol + tol.rtol * scale)
 
 
-def within(got: np.ndarray, expected: np.ndarray, tol: Tolerance, mask: np.ndarray | None = None) -> bool:
-    wrong = wrong_entries(got, expected, tol)
+def within(
+    got: np.ndarray,
+    expected: np.ndarray,
+    tol: Tolerance,
+    mask: np.ndarray | None = None,
+    scale: float | None = None,
+) -> bool:
+    wrong = wrong_entries(got, expected, tol, scale)
     return not bool(np.any(wrong if mask is None else wrong[mask]))
+
+
+# A half-unit in the last place of float16, with a margin for the few roundings a
+# gradient of small matrices goes through: agreement to this and no better, in numbers
+# float16 can hold, is float16 precision. Closer than ROUNDING_RTOL, in other numbers,
+# is rounding of another kind.
+FLOAT16_RTOL = 2.0**-11 * 16
+ROUNDING_RTOL = 1e-3
+
+
+def rounding_kind(got: np.ndarray, expected: np.ndarray, scale: float) -> str | None:
+    """``"float16"`` when wrong answers are right up to float16 rounding, ``"rounding"`` when close
+    to that without being float16 numbers; None for a real error."""
+    if got.shape != expected.shape or not got.size or not np.all(np.isfinite(got)):
+        return None
+    if not within(got, expected, Tolerance(rtol=FLOAT16_RTOL, atol=0.0), scale=scale):
+        return None
+    with np.errstate(over="ignore"):
+        if np.array_equal(got.astype(np.float16).astype(np.float64), got):
+            return "float16"
+    return "rounding" if within(got, expected, Tolerance(rtol=ROUNDING_RTOL, atol=0.0), scale=scale) else None
 
 
 def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -108,8 +140,10 @@ def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
 
-def first_differences(got: np.ndarray, expected: np.ndarray, tol: Tolerance, limit: int = 3) -> tuple[dict, ...]:
-    wrong = np.argwhere(wrong_entries(got, expected, tol))
+def first_differences(
+    got: np.ndarray, expected: np.ndarray, tol: Tolerance, limit: int = 3, scale: float | None = None
+) -> tuple[dict, ...]:
+    wrong = np.argwhere(wrong_entries(got, expected, tol, scale))
     return tuple(
         {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
         for idx in wrong[:limit]
@@ -180,6 +214,7 @@ def check_case(
         "elapsed": outcome.elapsed,
     }
     name = equation.function
+    scale = case.scale
     if outcome.status != CallStatus.OK:
         status = CALL_TO_CASE.get(outcome.status, CaseStatus.ERROR)
         facts = None if hidden else mismatch_facts(outcome.message or "", case, equation)
@@ -191,7 +226,7 @@ def check_case(
     credit, status, shape_note = 1.0, CaseStatus.PASSED, ""
     if got_shape != want:
         squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
-        if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance):
+        if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance, None, scale):
             got = got.reshape(want)
             credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
             shape_note = feedback.shape_credit(name, got_shape, want, hidden)
@@ -212,8 +247,8 @@ def check_case(
             message=feedback.not_finite(name),
             **common,
         )
-    agrees_ref = within(got, case.expected, settings.tolerance)
-    agrees_fd = within(got, case.fd_expected, settings.fd_tolerance, case.fd_mask)
+    agrees_ref = within(got, case.expected, settings.tolerance, None, scale)
+    agrees_fd = within(got, case.fd_expected, settings.fd_tolerance, case.fd_mask, scale)
     measures = {
         "max_abs_error": float(np.max(np.abs(got - case.expected))) if got.size else 0.0,
         "relative_error": relative_error(got, case.expected),
@@ -222,7 +257,7 @@ def check_case(
     disagreement = None
     # Entries at a kink are the reference's call (the quiz's convention), not a disagreement.
     # and a miss smaller than the finite-difference tolerance is precision, not a disagreement.
-    agrees_ref_off_kinks = within(got, case.expected, settings.fd_tolerance, case.fd_mask)
+    agrees_ref_off_kinks = within(got, case.expected, settings.fd_tolerance, case.fd_mask, scale)
     if agrees_ref and not agrees_fd:
         disagreement = "matches the reference but not finite differences"
     elif agrees_fd and not agrees_ref_off_kinks:
@@ -232,7 +267,7 @@ def check_case(
         return CheckResult(
             status=status, credit=credit, message=shape_note, got_shape=got_shape, value=kept, **measures, **common
         )
-    diff = () if hidden else first_differences(got, case.expected, settings.tolerance)
+    diff = () if hidden else first_differences(got, case.expected, settings.tolerance, scale=scale)
     return CheckResult(
         status=CaseStatus.WRONG_VALUES,
         credit=0.0,
@@ -243,4 +278,39 @@ def check_case(
         value=got,
         **measures,
         **common,
+    )
+
+
+def same_answer(first: CallOutcome, again: CallOutcome, settings: Settings, scale: float | None) -> bool:
+    """Did two calls on the same inputs return the same array (up to the tolerance)?"""
+    if first.status != CallStatus.OK or again.status != CallStatus.OK or first.value is None or again.value is None:
+        return first.status == again.status and first.value is None and again.value is None
+    a, b = first.value, again.value
+    if a.shape != b.shape or not np.array_equal(np.isnan(a), np.isnan(b)):
+        return False
+    finite = np.isfinite(a) & np.isfinite(b)
+    return np.array_equal(a[~finite], b[~finite], equal_nan=True) and within(
+        a[finite], b[finite], settings.tolerance, scale=scale
+    )
+
+
+def check_repeat(
+    case: Case, verdict: CheckResult, first: CallOutcome, again: CallOutcome, settings: Settings, function: str
+) -> CheckResult:
+    """The verdict on a case called twice (the ``repeat_call`` probe): the first call's verdict,
+    unless the second call gave something else, which no function of its inputs does."""
+    if (
+        first.status != CallStatus.OK
+        or again.status == CallStatus.TIMEOUT
+        or same_answer(first, again, settings, case.scale)
+    ):
+        return verdict
+    return dataclasses.replace(
+        verdict,
+        status=CaseStatus.NONDETERMINISTIC,
+        credit=0.0,
+        message=feedback.value_fault(
+            "nondeterministic" if again.status == CallStatus.OK else "second_call_failed", function
+        ),
+        mutated=tuple(sorted({*verdict.mutated, *again.mutated})),
     )

@@ -22,7 +22,14 @@ import numpy as np
 from grader.assignment.rubric import Equation, Settings
 from grader.grading import hints
 from grader.grading.cases import Case
-from grader.grading.checks import CaseStatus, CheckResult, squeeze_shape, within, wrong_entries
+from grader.grading.checks import (
+    CaseStatus,
+    CheckResult,
+    rounding_kind,
+    squeeze_shape,
+    within,
+    wrong_entries,
+)
 from grader.grading.scoring import Diagnosis
 
 MISTAKE_STATUSES = (CaseStatus.WRONG_VALUES, CaseStatus.WRONG_SHAPE, CaseStatus.SHAPE_CREDIT)
@@ -40,7 +47,7 @@ def evaluate_mistake(module: ModuleType, function: str, case: Case) -> np.ndarra
         return None
 
 
-def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings) -> bool:
+def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings, scale: float | None = None) -> bool:
     """Does a catalogued wrong answer give what the student returned?
 
     By value where the parent read the student's array; by shape alone where it
@@ -60,7 +67,7 @@ def reproduces(wrong: np.ndarray | None, check: CheckResult, settings: Settings)
         if wrong.size != got.size or squeeze_shape(wrong.shape) != squeeze_shape(got.shape):
             return False
         wrong = wrong.reshape(got.shape)
-    return within(got, wrong, settings.tolerance)
+    return within(got, wrong, settings.tolerance, None, scale)
 
 
 def explains(wrong: np.ndarray | None, case: Case, check: CheckResult, settings: Settings) -> bool:
@@ -71,8 +78,8 @@ def explains(wrong: np.ndarray | None, case: Case, check: CheckResult, settings:
     """
     if wrong is None:
         return False
-    right = wrong.shape == case.expected.shape and within(wrong, case.expected, settings.tolerance)
-    return not right and reproduces(wrong, check, settings)
+    right = wrong.shape == case.expected.shape and within(wrong, case.expected, settings.tolerance, None, case.scale)
+    return not right and reproduces(wrong, check, settings, case.scale)
 
 
 def consistent(wrong: np.ndarray | None, case: Case, check: CheckResult, settings: Settings) -> bool:
@@ -120,7 +127,7 @@ def constant_factor(pairs: list[tuple[Case, CheckResult]], settings: Settings) -
         if got.shape != want.shape or not np.any(want):
             return None
         c = float(np.vdot(got, want) / np.vdot(want, want))
-        if not within(got, c * want, settings.tolerance):
+        if not within(got, c * want, settings.tolerance, None, case.scale):
             return None
         factors.append(c)
     return factors
@@ -150,7 +157,7 @@ def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float],
 
 def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], settings: Settings) -> str | None:
     """Words for where the wrong entries sit, when they share a pattern in every failed case."""
-    masks = [(case, wrong_entries(check.value, case.expected, settings.tolerance)) for case, check in pairs]
+    masks = [(case, wrong_entries(check.value, case.expected, settings.tolerance, case.scale)) for case, check in pairs]
     fd = equation.finite_difference
     if fd.kink_input is not None:
         regions = kink_regions([(case.inputs[fd.kink_input], mask) for case, mask in masks], fd.kink_at)
@@ -251,6 +258,8 @@ def diagnose(
     settings: Settings,
 ) -> Diagnosis | None:
     """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add."""
+    if any(check.status == CaseStatus.NONDETERMINISTIC for check in checks):
+        return None  # that case's message says so, and no formula explains answers that change
     pairs = [(case, check) for case, check in zip(cases, checks) if check.status in MISTAKE_STATUSES]
     if pairs and mistakes is not None:
         rest = [(case, check) for case, check in zip(cases, checks) if check.status not in MISTAKE_STATUSES]
@@ -263,6 +272,10 @@ def diagnose(
         # the shape or the fault message already says what to check (a lead from the cases that
         # returned values would leave out the ones that raised); the shortcut adds where
         return None if shortcut is None else Diagnosis("lead", hints.lead(shortcut, equation.label))
+    precision = {rounding_kind(check.value, case.expected, case.scale) for case, check in pairs}
+    if None not in precision:  # before the factor test: rounding is no factor of 1
+        kind = "float16" if precision == {"float16"} else "rounding"
+        return Diagnosis("lead", feedback.lead(feedback.value_fault(kind, equation.function), equation.label))
     factors = constant_factor(pairs, settings)
     if factors is not None:
         lead = describe_factor(pairs, factors, settings)

@@ -306,6 +306,36 @@ def wrong_values(function: str, disagreement: str | None) -> str:
     return f"{function} returned wrong values"
 
 
+def value_fault(kind: str, function: str) -> str:
+    """What a second call or the precision check found, by fixed category (safe for hidden cases).
+
+    ``nondeterministic``: two calls on the same inputs returned different values;
+    ``second_call_failed``: the second one returned nothing; ``float16`` / ``rounding``:
+    right up to low-precision rounding. No input, value or factor is quoted.
+    """
+    if kind in ("nondeterministic", "second_call_failed"):
+        what = (
+            "returned different values on two calls with the same inputs"
+            if kind == "nondeterministic"
+            else "returned an answer on a first call but not on a second one with the same inputs"
+        )
+        return (
+            f"{function} {what}: a gradient is a function of its inputs, so look for randomness or for state "
+            "kept between calls (a global, a default argument, an attribute)"
+        )
+    if kind == "float16":
+        return (
+            f"{function} is right up to rounding in float16: compute in float64 (or float32), e.g. don't cast "
+            "to np.float16 or build arrays with dtype=np.float16"
+        )
+    if kind == "rounding":
+        return (
+            f"{function} is right only up to rounding, of about 1e-4 of the inputs' size, as in float16: compute in "
+            "float64 (or float32), and look for a value cast to a smaller type or a rounded constant"
+        )
+    raise ValueError(f"no wording for {kind!r}")
+
+
 def case_fields(check: CheckResult) -> dict:
     """The report fields of a case that come from the submission's answer; a hidden case carries none."""
     if not check.visible:

@@ -3,9 +3,10 @@
 This is the library function behind ``grade FILE``; the CLI, the Gradescope runner
 and batch grading all call ``grade_submission``.
 
-Order of calls: every equation's visible cases first, then the hidden ones. Output the
-submission prints is shown to the student only up to the first hidden call, so a
-print (or a daemon printing later) can't carry a hidden input into the report.
+Order of calls: every equation's visible cases first, then the ``repeat_call`` probe's
+second calls (made as hidden calls), then the hidden cases. Output the submission prints
+is shown to the student only up to the first hidden call, so a print (or a daemon
+printing later) can't carry a hidden input into the report.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from grader.assignment.rubric import Rubric
 from grader.errors import SubmissionFileError
 from grader.grading import feedback
 from grader.grading.cases import Case, build_cases, derive_hidden_seed
-from grader.grading.checks import CaseStatus, CheckResult, check_case
+from grader.grading.checks import CaseStatus, CheckResult, check_case, check_repeat
 from grader.grading.diagnosis import diagnose
 from grader.grading.forbidden import affected, find_forbidden_imports
 from grader.grading.notebook import (
@@ -38,7 +39,7 @@ from grader.grading.report import Report, SeedInfo
 from grader.grading.scoring import score_equation
 from grader.grading.structure import is_notebook_json, placements
 from grader.sandbox.host import SandboxHost
-from grader.sandbox.outcomes import CallStatus, Limits, Protections
+from grader.sandbox.outcomes import CallOutcome, CallStatus, Limits, Protections
 from grader.sandbox.session import Sandbox
 
 __all__ = ["MAX_SUBMISSION_BYTES", "grade_submission", "read_submission"]
@@ -118,13 +119,16 @@ def run_calls(
     settings = rubric.settings
     source = submission.source
     forbidden = find_forbidden_imports(source, settings.forbidden_imports)
-    order = [
-        (eq, case)
+    visible, hidden = (
+        [(eq, case, False) for eq in rubric.equations for case in cases[eq.id] if case.visible == phase]
         for phase in (True, False)
-        for eq in rubric.equations
-        for case in cases[eq.id]
-        if case.visible == phase
-    ]
+    )
+    # The repeat_call probe calls each equation's first (visible) case again once every visible
+    # case has run, as a hidden call: a submission can't tell it from one, and what it prints
+    # there is not shown.
+    repeats = [(eq, cases[eq.id][0], True) for eq in rubric.equations if eq.repeat_call and cases[eq.id]]
+    order = visible + repeats + hidden
+    first_calls: dict[tuple[str, int], CallOutcome] = {}
     functions = [eq.function for eq in rubric.equations]
     found_elsewhere = placements(source, functions)
     verdicts: dict[tuple[str, int], CheckResult] = {}
@@ -146,28 +150,37 @@ def run_calls(
         protections=protections,
         host=host,
     ) as sandbox:
-        for eq, case in order:
+        for eq, case, repeat in order:
+            key = (eq.id, case.index)
             if eq.id in not_run:
                 status, message = not_run[eq.id]
-                verdicts[(eq.id, case.index)] = CheckResult(
-                    index=case.index,
-                    visible=case.visible,
-                    status=status,
-                    credit=0.0,
-                    message=message,
-                    expected_shape=case.expected.shape,
-                )
+                if not repeat:
+                    verdicts[key] = CheckResult(
+                        index=case.index,
+                        visible=case.visible,
+                        status=status,
+                        credit=0.0,
+                        message=message,
+                        expected_shape=case.expected.shape,
+                    )
                 continue
+            if repeat and key not in first_calls:
+                continue  # the first call returned no array: nothing to compare with
             outcome = sandbox.call(
-                eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, not case.visible
+                eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, repeat or not case.visible
             )
             outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
-            others = [f for f in functions if f != eq.function]
-            verdict = check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
-            not_run_cell = submission.not_run(eq.function)
-            if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
-                verdict = dataclasses.replace(verdict, message=not_run_cell)
-            verdicts[(eq.id, case.index)] = verdict
+            if repeat:
+                verdicts[key] = check_repeat(case, verdicts[key], first_calls[key], outcome, settings, eq.function)
+            else:
+                others = [f for f in functions if f != eq.function]
+                verdict = check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
+                not_run_cell = submission.not_run(eq.function)
+                if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
+                    verdict = dataclasses.replace(verdict, message=not_run_cell)
+                verdicts[key] = verdict
+                if outcome.status == CallStatus.OK and (eq, case, True) in repeats:
+                    first_calls[key] = outcome
             if outcome.status == CallStatus.TIMEOUT:
                 not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
         imported = sandbox.import_outcome
