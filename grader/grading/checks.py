@@ -305,12 +305,16 @@ def check_repeat(
         or same_answer(first, again, settings, case.scale)
     ):
         return verdict
+    found = feedback.value_fault(
+        "nondeterministic" if again.status == CallStatus.OK else "second_call_failed", function
+    )
     return dataclasses.replace(
         verdict,
         status=CaseStatus.NONDETERMINISTIC,
         credit=0.0,
-        message=feedback.value_fault(
-            "nondeterministic" if again.status == CallStatus.OK else "second_call_failed", function
-        ),
+        # a first answer that was wrong already keeps its own words, ahead of this
+        message=found
+        if verdict.status in (CaseStatus.PASSED, CaseStatus.SHAPE_CREDIT)
+        else f"{verdict.message}; {found}",
         mutated=tuple(sorted({*verdict.mutated, *again.mutated})),
     )

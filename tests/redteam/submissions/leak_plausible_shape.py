@@ -10,9 +10,9 @@ CALLS = []
 
 
 def hidden():
-    """True from this function's second call on: the first is its visible case."""
+    """True from this function's third call on: the first two are its visible case (the rubric's repeat_call)."""
     CALLS.append(1)
-    return len(CALLS) > 1
+    return len(CALLS) > 2
 
 
 def spell(x, n):
