@@ -153,3 +153,9 @@ def test_the_schema_knows_the_probes_and_nothing_else(tmp_path):
     assert schema_error(rubric_with(tmp_path, "eq1", ["square", "repeat_call"]), "rubric.schema.json") is None
     assert schema_error(rubric_with(tmp_path, "eq1", ["transpose"]), "rubric.schema.json") is not None
     assert schema_error(rubric_with(tmp_path, "eq1", ["square", "square"]), "rubric.schema.json") is not None
+
+
+def test_a_rubric_without_hidden_cases_gets_no_probe_cases_either(quiz4):
+    visible_only = dataclasses.replace(quiz4, settings=dataclasses.replace(quiz4.settings, hidden_cases=0))
+    cases = build_cases(visible_only, load_reference(quiz4), 3)
+    assert all([c.visible for c in cases[eq.id]] == [True] for eq in quiz4.equations)

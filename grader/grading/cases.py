@@ -314,7 +314,8 @@ def build_cases(
                 built.append(
                     build_case(rubric, equation, reference, hidden_rng, settings.visible_cases + j, False, fixed)
                 )
-            for k, probe in enumerate(case_probes(equation)):
+            # probes are hidden cases: a rubric with none (cases.hidden: 0) grades what students see
+            for k, probe in enumerate(case_probes(equation) if settings.hidden_cases else ()):
                 rng = equation_rng(hidden_seed, equation.id, f"probe:{probe}")
                 index = settings.visible_cases + settings.hidden_cases + k
                 built.append(build_case(rubric, equation, reference, rng, index, False, {}, probe))

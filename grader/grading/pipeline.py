@@ -126,7 +126,11 @@ def run_calls(
     # The repeat_call probe calls each equation's first (visible) case again once every visible
     # case has run, as a hidden call: a submission can't tell it from one, and what it prints
     # there is not shown.
-    repeats = [(eq, cases[eq.id][0], True) for eq in rubric.equations if eq.repeat_call and cases[eq.id]]
+    repeats = [
+        (eq, cases[eq.id][0], True)
+        for eq in rubric.equations
+        if eq.repeat_call and cases[eq.id] and settings.hidden_cases
+    ]
     order = visible + repeats + hidden
     first_calls: dict[tuple[str, int], CallOutcome] = {}
     functions = [eq.function for eq in rubric.equations]
