@@ -20,7 +20,7 @@ from types import ModuleType
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings
-from grader.grading import hints
+from grader.grading import feedback, hints
 from grader.grading.cases import Case
 from grader.grading.checks import (
     CaseStatus,
@@ -272,10 +272,6 @@ def diagnose(
         # the shape or the fault message already says what to check (a lead from the cases that
         # returned values would leave out the ones that raised); the shortcut adds where
         return None if shortcut is None else Diagnosis("lead", hints.lead(shortcut, equation.label))
-    precision = {rounding_kind(check.value, case.expected, case.scale) for case, check in pairs}
-    if None not in precision:  # before the factor test: rounding is no factor of 1
-        kind = "float16" if precision == {"float16"} else "rounding"
-        return Diagnosis("lead", feedback.lead(feedback.value_fault(kind, equation.function), equation.label))
     factors = constant_factor(pairs, settings)
     if factors is not None:
         lead = describe_factor(pairs, factors, settings)
@@ -283,6 +279,16 @@ def diagnose(
         lead = hints.precision_lead(*precision_kind(pairs))
     elif (arranged := layout(pairs, settings)) is not None:
         lead = hints.layout_lead(arranged)
+    elif (rounded := float16_rounding(pairs)) is not None:
+        return Diagnosis("lead", hints.lead(feedback.value_fault(rounded, equation.function), equation.label))
     else:
         lead = where_wrong(equation, pairs, settings) or shortcut or hints.AXIS_LEADS["none"]
     return Diagnosis("lead", hints.lead(lead, equation.label))
+
+
+def float16_rounding(pairs: list[tuple[Case, CheckResult]]) -> str | None:
+    """``float16`` or ``rounding`` when every wrong answer is right up to float16-sized rounding of the case."""
+    kinds = {rounding_kind(check.value, case.expected, case.scale) for case, check in pairs}
+    if None in kinds:
+        return None
+    return "float16" if kinds == {"float16"} else "rounding"
