@@ -5,13 +5,13 @@ machine. Prints medians over several runs and the ratio; asserts nothing.
 
 Measured as a user runs it after `pip install`: the grader's bytecode is compiled
 (pip compiles it at install; an editable install writes it on the first run) and the
-rubric was checked once before (grader/cache.py), both by the warm-up run. Both
+rubric was checked once before (grader/assignment/cache.py), both by the warm-up run. Both
 commands run with PYTHONDONTWRITEBYTECODE removed from the environment, since a
 machine that sets it (this project's CI does) would recompile the grader's ~7000
 lines on every run, which no installed grader does. The cache lives in a temporary
 folder, so the benchmark leaves nothing behind but the grader's __pycache__ folders.
 
-`grade` runs numpy with one BLAS thread (grader/cli.py says why); the import it is
+`grade` runs numpy with one BLAS thread (grader/frontends/cli.py says why); the import it is
 compared with runs as `python -c "import numpy"` does by default, and the same import
 with one BLAS thread is printed beside it, with the ratio to that too.
 

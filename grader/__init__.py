@@ -2,7 +2,7 @@
 
 The parent process (this package) generates cases, computes expected values with a
 reference module and finite differences, and scores; the submission runs only in a
-sandboxed child (``grader/child.py``). An assignment is data: a rubric, a reference
+sandboxed child (``grader/untrusted/``). An assignment is data: a rubric, a reference
 module and a template.
 """
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     pass
 
 # jsonschema and yaml are imported where they are used: together they take longer to
-# import than a whole `grade` run with a cached rubric (see grader/cache.py) needs.
+# import than a whole `grade` run with a cached rubric (see grader/assignment/cache.py) needs.
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # Probes an equation can ask for (``probes:``): each of these adds one hidden case
@@ -331,7 +331,7 @@ def load_rubric(path: str | Path) -> Rubric:
     """Read, validate and freeze a rubric; every problem is one RubricError line.
 
     A rubric whose exact bytes passed the schema check before is built from the
-    cache (grader/cache.py) without PyYAML or jsonschema. An entry that doesn't
+    cache (grader/assignment/cache.py) without PyYAML or jsonschema. An entry that doesn't
     build a consistent rubric counts as a miss, so the cache can only ever save time:
     every error a rubric gets comes from its own YAML.
     """

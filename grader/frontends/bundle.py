@@ -7,7 +7,7 @@
   whose last cell runs the self-check in the kernel;
 * ``README.md``, instructions generated from the rubric (each part, its function and
   points, how to self-check, what to upload);
-* ``selfcheck.py`` (``grader/selfcheck.py`` verbatim: numpy and the standard library only),
+* ``selfcheck.py`` (``grader/untrusted/selfcheck.py`` verbatim: numpy and the standard library only),
   with ``notebook_cells.py`` (verbatim too), which turns a notebook into the Python the grader runs;
 * ``selfcheck_cases.json``: the visible cases' *inputs*, already drawn, and how each
   equation is differentiated (forward function, arguments, kink and its convention);
