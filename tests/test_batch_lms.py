@@ -119,8 +119,8 @@ def test_canvas_updates_the_rosters_own_quiz_4_column_and_keeps_every_student(gr
     assert grades_by_login(records) == {
         "siobhan@uni.edu": "11",
         "nvan": "9",  # matched by SID: the SIS Login ID is not the email
-        "jsmith@uni.edu": "9.4",  # a group of two students who share a name: each gets the grade
-        "jsmith2@uni.edu": "9.4",
+        "jsmith@uni.edu": "9.2857",  # a group of two students who share a name: each gets the grade
+        "jsmith2@uni.edu": "9.2857",
         "zq@uni.edu": "",  # submitted only a PDF: not graded, blank
         "absent@uni.edu": "",
         "Student, Test": "",
@@ -178,8 +178,8 @@ def test_moodle_reuses_the_grade_item_of_its_export_with_feedback(graded, tmp_pa
     assert grades == {
         "siobhan@uni.edu": "11",
         "van.an@uni.edu": "9",
-        "jsmith@uni.edu": "9.4",
-        "jsmith2@uni.edu": "9.4",
+        "jsmith@uni.edu": "9.2857",
+        "jsmith2@uni.edu": "9.2857",
         "zq@uni.edu": "",
         "absent@uni.edu": "",
     }
@@ -203,8 +203,8 @@ def test_moodle_by_id_number_and_without_a_roster(graded, tmp_path, capsys):
     assert {r[0]: r[1] for r in records[1:]} == {
         "siobhan@uni.edu": "11",
         "van.an@uni.edu": "9",
-        "jsmith@uni.edu": "9.4",
-        "jsmith2@uni.edu": "9.4",
+        "jsmith@uni.edu": "9.2857",
+        "jsmith2@uni.edu": "9.2857",
         "zq@uni.edu": "",
         "mallory@elsewhere.edu": "11",
     }
