@@ -1,14 +1,16 @@
-"""Writing files so that a reader never sees half of one.
+"""Writing files so that a reader never sees half of one, and closing a tree to other users.
 
 Reports, results.json, gradebooks and cache entries are written to a temporary file
 beside their destination and renamed over it: a grader killed mid-write leaves the
-old file or the new one, never a truncated mix.
+old file or the new one, never a truncated mix. The autograder runners (Gradescope,
+PrairieLearn) make their grader and reference trees root-only with ``close_to_others``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -33,3 +35,16 @@ def write_json_atomic(path: str | Path, document: dict) -> None:
     """Write strict JSON (no NaN) atomically; raises ValueError before touching ``path`` if it can't."""
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def close_to_others(folder: Path) -> None:
+    """``folder`` and everything in it root's and root-only (links left alone: chmod would follow them)."""
+    for current, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            entry = Path(current) / name
+            info = entry.lstat()
+            if not stat.S_ISLNK(info.st_mode):
+                os.chown(entry, 0, 0)
+                os.chmod(entry, stat.S_IMODE(info.st_mode) & 0o700)
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o700)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 import traceback
@@ -31,7 +30,7 @@ from pathlib import Path
 import grader
 from grader.assignment.rubric import load_rubric
 from grader.errors import RubricError, SubmissionFileError
-from grader.files import write_json_atomic
+from grader.files import close_to_others, write_json_atomic
 from grader.frontends.choice import choose_file
 from grader.frontends.gradescope.metadata import read_metadata
 from grader.frontends.gradescope.results import (
@@ -100,15 +99,7 @@ def secure_layout(paths: AutograderPaths) -> None:
     if paths.metadata_file.is_file() and not paths.metadata_file.is_symlink():
         os.chmod(paths.metadata_file, 0o600)
     if paths.source.is_dir():
-        for current, dirs, files in os.walk(paths.source):
-            for name in dirs + files:
-                entry = Path(current) / name
-                info = entry.lstat()
-                if not stat.S_ISLNK(info.st_mode):
-                    os.chown(entry, 0, 0)
-                    os.chmod(entry, stat.S_IMODE(info.st_mode) & 0o700)
-        os.chown(paths.source, 0, 0)
-        os.chmod(paths.source, 0o700)
+        close_to_others(paths.source)
 
 
 def manifest_rubric(paths: AutograderPaths) -> Path:

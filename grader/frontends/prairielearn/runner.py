@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import sys
 import traceback
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 import grader
 from grader.assignment.rubric import Rubric, load_rubric
 from grader.errors import RubricError, SubmissionFileError
-from grader.files import write_bytes_atomic
+from grader.files import close_to_others, write_bytes_atomic
 from grader.frontends.choice import choose_file
 from grader.frontends.prairielearn.results import (
     encoded,
@@ -84,19 +83,6 @@ class GradePaths:
 def grade_paths(root: str | Path | None = None) -> GradePaths:
     """The layout under ``root``, else ``$GRADER_PL_ROOT``, else ``/grade``."""
     return GradePaths(Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT))
-
-
-def close_to_others(folder: Path) -> None:
-    """``folder`` and everything in it root's and root-only (links left alone: chmod would follow them)."""
-    for current, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            entry = Path(current) / name
-            info = entry.lstat()
-            if not stat.S_ISLNK(info.st_mode):
-                os.chown(entry, 0, 0)
-                os.chmod(entry, stat.S_IMODE(info.st_mode) & 0o700)
-    os.chown(folder, 0, 0)
-    os.chmod(folder, 0o700)
 
 
 def secure_layout(paths: GradePaths) -> None:
