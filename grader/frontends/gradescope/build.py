@@ -88,8 +88,8 @@ def grader_entries() -> Entries:
     }
 
 
-def autograder_entries(rubric: Rubric) -> Entries:
-    """Every file of the autograder zip; setup.sh and run_autograder at its root."""
+def packaged_grader(rubric: Rubric, manifest_name: str) -> Entries:
+    """The grader, the assignment and a manifest naming the rubric: what every autograder package holds."""
     load_reference(rubric)  # a broken reference fails the build, not the first student's submission
     load_mistakes(rubric)
     rubric_name, entries = assignment_entries(rubric)
@@ -100,7 +100,13 @@ def autograder_entries(rubric: Rubric) -> Entries:
         "rubric_sha256": rubric.sha256,
         "grader_version": grader.__version__,
     }
-    entries[MANIFEST] = ((json.dumps(manifest, indent=2) + "\n").encode(), 0o644)
+    entries[manifest_name] = ((json.dumps(manifest, indent=2) + "\n").encode(), 0o644)
+    return entries
+
+
+def autograder_entries(rubric: Rubric) -> Entries:
+    """Every file of the autograder zip; setup.sh and run_autograder at its root."""
+    entries = packaged_grader(rubric, MANIFEST)
     entries["requirements.txt"] = (("\n".join(REQUIREMENTS) + "\n").encode(), 0o644)
     entries.update({script: ((HERE / script).read_bytes(), 0o755) for script in SCRIPTS})
     return entries

@@ -28,12 +28,10 @@ import shutil
 import uuid
 from pathlib import Path
 
-import grader
-from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric, load_rubric
 from grader.errors import GraderError
 from grader.files import write_bytes_atomic
-from grader.frontends.gradescope.build import assignment_entries, check_rubric, grader_entries
+from grader.frontends.gradescope.build import check_rubric, packaged_grader
 from grader.frontends.prairielearn.runner import MANIFEST
 
 HERE = Path(__file__).resolve().parent
@@ -99,17 +97,7 @@ def question_html(rubric: Rubric, filename: str) -> str:
 
 def tests_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
     """Every file of ``tests/``: the grader, the assignment, the manifest and run.sh."""
-    load_reference(rubric)  # a broken reference fails the build, not the first student's submission
-    load_mistakes(rubric)
-    rubric_name, entries = assignment_entries(rubric)
-    entries.update(grader_entries())
-    manifest = {
-        "rubric": rubric_name,
-        "assignment": rubric.assignment,
-        "rubric_sha256": rubric.sha256,
-        "grader_version": grader.__version__,
-    }
-    entries[MANIFEST] = ((json.dumps(manifest, indent=2) + "\n").encode(), 0o644)
+    entries = packaged_grader(rubric, MANIFEST)
     entries["run.sh"] = ((HERE / "run.sh").read_bytes(), 0o755)
     return entries
 
