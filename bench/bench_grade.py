@@ -1,7 +1,10 @@
 """Benchmark: wall time of `grade` on a correct submission next to a bare `import numpy`.
 
-Target (issue 2): under 2.5x the time of `python -c "import numpy"` on the same
-machine. Prints medians over several runs and the ratio; asserts nothing.
+Targets: under 2.5x the time of `python -c "import numpy"` on the same machine
+(issue 2), and at most 1.0x the wall time of the in-process, unsandboxed unittest
+autograder a course would write (bench/unittest_autograder.py: the same 8 functions,
+5 cases each; issue 15). Prints medians over several runs, interleaved, and the
+ratios; asserts nothing.
 
 Measured as a user runs it after `pip install`: the grader's bytecode is compiled
 (pip compiles it at install; an editable install writes it on the first run) and the
@@ -102,10 +105,16 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["GRADER_CACHE_DIR"] = f"{tmp}/cache"
         one_thread = [sys.executable, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; import numpy"]
-        numpy_only, numpy_one_thread, grade = median_walls(
+        numpy_only, numpy_one_thread, baseline, grade = median_walls(
             [
                 [sys.executable, "-c", "import numpy"],
                 one_thread,
+                [
+                    sys.executable,
+                    str(REPO / "bench" / "unittest_autograder.py"),
+                    str(REPO / "solutions" / "quiz4.py"),
+                    f"{tmp}/baseline.json",
+                ],
                 [
                     sys.executable,
                     "-m",
@@ -122,7 +131,9 @@ def main() -> None:
         avoided = avoided_costs(args.runs, env)
     print(f"python -c 'import numpy':                  {numpy_only * 1000:7.1f} ms (median of {args.runs})")
     print(f"  the same with one BLAS thread, as grade: {numpy_one_thread * 1000:7.1f} ms")
+    print(f"unittest autograder, no sandbox (bench/unittest_autograder.py): {baseline * 1000:7.1f} ms")
     print(f"grade correct submission:                  {grade * 1000:7.1f} ms (median of {args.runs})")
+    print(f"ratio grade / unittest autograder: {grade / baseline:.2f}x (target <= 1.0x, issue 15)")
     print(f"ratio grade / import numpy: {grade / numpy_only:.2f}x (target < 2.5x)")
     print(f"ratio grade / import numpy with one BLAS thread: {grade / numpy_one_thread:.2f}x")
     print("costs the design avoids (medians; differences of two commands):")
