@@ -13,7 +13,9 @@ import dataclasses
 from pathlib import Path
 
 from grader.assignment.reference import load_mistakes, load_reference
-from grader.assignment.rubric import load_rubric
+from grader.assignment.rubric import load_rubric, parse_yaml
+from grader.assignment.scaffold import PLACEHOLDER, placeholders
+from grader.errors import RubricError
 from grader.grading.cases import build_cases
 from grader.grading.checks import within
 from grader.grading.diagnosis import evaluate_mistake
@@ -26,8 +28,22 @@ def template_functions(path: Path) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
 
 
+def unfilled_placeholders(path: Path) -> list[str]:
+    """One line per value `grade new` left to fill in, before the schema has its say on them."""
+    try:
+        document = parse_yaml(path.read_bytes(), str(path))
+    except OSError:
+        return []  # load_rubric says why the file can't be read
+    except RubricError:
+        return []
+    return [f"{path}: {where}: still {PLACEHOLDER}, to be filled in" for where in placeholders(document)]
+
+
 def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
     """Problems found, one line each; an empty list means the rubric is sound."""
+    unfilled = unfilled_placeholders(Path(path))
+    if unfilled:
+        return unfilled
     rubric = load_rubric(path)
     reference = load_reference(rubric)
     mistakes = load_mistakes(rubric)

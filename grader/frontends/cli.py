@@ -6,6 +6,7 @@
     grade bundle student ...           (grader/frontends/bundle.py)
     grade batch INPUT -o OUTDIR ...    (grader/frontends/batch/; also ``grade batch merge`` and ``export``)
     grade prairielearn build|run ...   (grader/frontends/prairielearn/)
+    grade new NAME --reference R       (grader/frontends/new.py)
 
 Exit codes: 0 whenever a report was written (whatever the score) or a rubric
 validated; 1 when ``validate`` finds the reference and finite differences disagree;
@@ -73,6 +74,7 @@ other commands (each has its own --help):
   grade gradescope build|run ...            build (or run) the Gradescope autograder zip
   grade bundle student -o ZIP ...           the students' bundle: template, instructions, self-check
   grade prairielearn build|run ...          build (or run) a PrairieLearn question
+  grade new NAME --reference R              start an assignment: a rubric and template from its reference
 """
 
 
@@ -193,6 +195,7 @@ COMMANDS = {  # the function running each command, imported only when it runs
     "bundle": "grader.frontends.bundle:run_bundle_command",
     "batch": "grader.frontends.batch.command:run_batch_command",
     "prairielearn": "grader.frontends.prairielearn.command:run_prairielearn_command",
+    "new": "grader.frontends.new:run_new_command",
 }
 
 
