@@ -27,7 +27,7 @@ from grader.frontends.bundle import build_student_bundle, forward_module_source,
 from grader.frontends.cli import main
 from grader.grading.cases import build_cases
 from grader.grading.pipeline import grade_submission
-from grader.untrusted import selfcheck
+from grader.untrusted.student import selfcheck_oracle
 
 CORPUS = FIXTURES / "quiz4"
 FIXTURE_NAMES = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.py"))
@@ -101,6 +101,8 @@ def test_the_bundle_holds_the_template_the_instructions_and_the_self_check(membe
         "quiz4/quiz4.ipynb",
         "quiz4/README.md",
         "quiz4/selfcheck.py",
+        "quiz4/selfcheck_oracle.py",
+        "quiz4/selfcheck_faults.py",
         "quiz4/notebook_cells.py",
         "quiz4/selfcheck_cases.json",
         "quiz4/selfcheck_forward.py",
@@ -141,7 +143,7 @@ def test_the_bundle_carries_exactly_the_graders_visible_inputs(cases_document, q
         for case, graders in zip(eq["cases"], built[eq["id"]]):
             assert case["dims"] == dict(graders.dims)
             for name, spec in case["inputs"].items():
-                mine, theirs = selfcheck.decode_array(spec), graders.inputs[name]
+                mine, theirs = selfcheck_oracle.decode_array(spec), graders.inputs[name]
                 assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), (eq["id"], name)
 
 
@@ -159,11 +161,11 @@ def test_one_sided_differences_give_the_slope_beside_and_at_a_kink():
     upstream = np.ones_like(z)
     spec = {"args": ["Z"], "wrt": "Z", "upstream": "U", "kink": {"input": "Z", "at": 0.0}}
     inputs = {"Z": z, "U": upstream}
-    grad, mask = selfcheck.finite_difference(relu, spec, inputs, 1e-6, "left")
+    grad, mask = selfcheck_oracle.finite_difference(relu, spec, inputs, 1e-6, "left")
     assert mask.all() and np.allclose(grad, [[0, 0, 1, 0, 1]], atol=1e-9)
-    grad, _ = selfcheck.finite_difference(relu, spec, inputs, 1e-6, "right")
+    grad, _ = selfcheck_oracle.finite_difference(relu, spec, inputs, 1e-6, "right")
     assert np.allclose(grad, [[0, 1, 1, 0, 1]], atol=1e-9)
-    _, mask = selfcheck.finite_difference(relu, spec, inputs, 1e-6, None)
+    _, mask = selfcheck_oracle.finite_difference(relu, spec, inputs, 1e-6, None)
     assert mask.tolist() == [[True, False, True, True, True]]
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from grader.grading import feedback
 from grader.sandbox.outcomes import CallOutcome, CallStatus
-from grader.untrusted import child, selfcheck
+from grader.untrusted import child
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS
+from grader.untrusted.student import selfcheck_faults, selfcheck_oracle
 
 
 class Ragged(list):
@@ -38,7 +39,7 @@ def test_a_value_the_child_refuses_is_worded_by_feedback_as_the_selfcheck_words_
     arr, problem, detail = child.to_float64(value)
     assert arr is None and problem in BAD_RETURN_PROBLEMS
     words = feedback.bad_return(problem, detail, hidden=False)
-    assert selfcheck.to_float64(value) == (None, words)
+    assert selfcheck_oracle.to_float64(value) == (None, words)
 
 
 def test_the_child_sends_only_problems_the_protocol_and_feedback_know():
@@ -50,7 +51,7 @@ def test_the_child_sends_only_problems_the_protocol_and_feedback_know():
 def test_a_value_the_child_accepts_is_float64_in_both_copies():
     for value in (np.arange(6).reshape(2, 3), [[1, 2], [3, 4]], 3.5, np.float32(2)):
         arr, problem, _ = child.to_float64(value)
-        theirs, words = selfcheck.to_float64(value)
+        theirs, words = selfcheck_oracle.to_float64(value)
         assert problem is None and words is None and np.array_equal(arr, theirs) and arr.dtype == theirs.dtype
 
 
@@ -73,7 +74,7 @@ def raised(err: BaseException) -> BaseException:
     ids=["not-implemented", "exit-int", "exit-text", "exception", "exception-without-text"],
 )
 def test_an_exception_is_worded_by_the_selfcheck_as_feedback_words_it_for_a_visible_case(err, outcome):
-    status, words = selfcheck.describe_exception("grad_X", raised(err), "elsewhere.py")
+    status, words = selfcheck_faults.describe_exception("grad_X", raised(err), "elsewhere.py")
     assert words == feedback.call_fault(outcome, "grad_X", hidden=False)
     if status == "not_implemented":
         assert outcome.status == CallStatus.NOT_IMPLEMENTED
@@ -92,11 +93,11 @@ def test_shape_timeout_and_missing_words_match_the_selfcheck():
     mask = np.ones(want, dtype=bool)
     settings = {"fd_tolerance": {"rtol": 1e-5, "atol": 1e-8}}
     judged = {
-        "transposed": selfcheck.judge("f", expected.T.copy(), expected, mask, settings)["message"],
-        "size_one_axes": selfcheck.judge("f", np.zeros((2, 1, 3)), expected, mask, settings)["message"],
-        "credit": selfcheck.judge("f", expected.reshape(1, 2, 3), expected, mask, settings)["message"],
-        "nan": selfcheck.judge("f", np.full(want, np.nan), expected, mask, settings)["message"],
-        "wrong": selfcheck.judge("f", expected + 1, expected, mask, settings)["message"],
+        "transposed": selfcheck_oracle.judge("f", expected.T.copy(), expected, mask, settings)["message"],
+        "size_one_axes": selfcheck_oracle.judge("f", np.zeros((2, 1, 3)), expected, mask, settings)["message"],
+        "credit": selfcheck_oracle.judge("f", expected.reshape(1, 2, 3), expected, mask, settings)["message"],
+        "nan": selfcheck_oracle.judge("f", np.full(want, np.nan), expected, mask, settings)["message"],
+        "wrong": selfcheck_oracle.judge("f", expected + 1, expected, mask, settings)["message"],
     }
     assert judged["transposed"] == feedback.wrong_shape("f", (3, 2), want, "transposed", hidden=False)
     assert judged["size_one_axes"] == feedback.wrong_shape("f", (2, 1, 3), want, "size_one_axes", hidden=False)
@@ -107,7 +108,7 @@ def test_shape_timeout_and_missing_words_match_the_selfcheck():
     class Module:
         grad_w1 = staticmethod(lambda: None)
 
-    assert selfcheck.missing_message("grad_W1", Module) == feedback.missing("grad_W1", ["grad_w1"], hidden=False)
+    assert selfcheck_faults.missing_message("grad_W1", Module) == feedback.missing("grad_W1", ["grad_w1"], hidden=False)
     timeout = CallOutcome(CallStatus.TIMEOUT, limit=2.0)
     assert feedback.call_fault(timeout, "f", hidden=False) == "f did not return within the 2 s limit"
 
@@ -128,7 +129,9 @@ def test_the_self_check_offers_the_same_near_name_as_the_grader(function, names)
     required = ["grad_X", "grad_S", "grad_W2", "grad_b2", "grad_H", "grad_Z", "grad_W1", "grad_b1"]
     module = type("Module", (), {n: staticmethod(lambda: None) for n in names})
     others = [f for f in required if f != function]
-    assert selfcheck.missing_message(function, module, others) == feedback.missing(function, names, False, others)
+    assert selfcheck_faults.missing_message(function, module, others) == feedback.missing(
+        function, names, False, others
+    )
 
 
 def test_near_names_fold_case_and_underscores_and_never_offer_a_required_name():

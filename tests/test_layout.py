@@ -1,4 +1,8 @@
-"""The house shows its design: the untrusted folder never imports the grader, and what ships is all of it."""
+"""The house shows its design: the untrusted folder never imports the grader, and what ships is all of it.
+
+The folder's top level is what sandboxed processes get; its ``student/`` folder is the
+self-check, which the student bundle ships (flat, in one folder) and sandboxes never get.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from grader.sandbox.zygote_client import untrusted_code
 
 PACKAGE = Path(grader.__file__).resolve().parent
 UNTRUSTED = sorted((PACKAGE / "untrusted").glob("*.py"))
+STUDENT = sorted((PACKAGE / "untrusted" / "student").glob("*.py"))
 ALLOWED_THIRD_PARTY = {"numpy"}
 
 
@@ -28,9 +33,9 @@ def imported_modules(path: Path) -> list[tuple[int, str, int]]:
     return found
 
 
-@pytest.mark.parametrize("path", UNTRUSTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", UNTRUSTED + STUDENT, ids=lambda p: str(p.relative_to(PACKAGE / "untrusted")))
 def test_an_untrusted_module_imports_only_the_standard_library_numpy_and_its_own_folder(path):
-    siblings = {p.stem for p in UNTRUSTED}
+    siblings = {p.stem for p in path.parent.glob("*.py")}
     for level, module, line in imported_modules(path):
         if level:
             assert level == 1 and (module.split(".")[0] in siblings or module == ""), f"{path.name}:{line}"
@@ -44,6 +49,13 @@ def test_sandboxed_processes_get_every_module_of_the_untrusted_folder_and_nothin
     shipped = set(untrusted_code())
     expected = {f"untrusted.{p.stem}" for p in UNTRUSTED if p.name not in ("launch.py", "__init__.py")}
     assert shipped == expected
+    assert not any(name.startswith("untrusted.student") or name.endswith("selfcheck") for name in shipped)
+
+
+def test_the_student_bundle_ships_every_module_of_the_student_folder():
+    from grader.frontends.bundle import student_modules
+
+    assert {path.name for path, _ in student_modules()} == {p.name for p in STUDENT} - {"__init__.py"}
 
 
 def test_the_grader_version_hash_covers_every_subpackage_and_the_schemas():

@@ -15,7 +15,7 @@ from conftest import FIXTURES, REPO, grade
 from grader.errors import SubmissionFileError
 from grader.frontends.cli import main
 from grader.grading.notebook import MAX_NOTEBOOK_BYTES, accepted_names, submission_source
-from grader.untrusted.notebook_cells import notebook_source
+from grader.untrusted.student.notebook_cells import notebook_source
 from notebooks import code_cells, colab_notebook, notebook_from_py, write_json, write_notebook
 
 SOLUTION = (REPO / "solutions" / "quiz4.py").read_text()

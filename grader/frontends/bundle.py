@@ -7,8 +7,9 @@
   whose last cell runs the self-check in the kernel;
 * ``README.md``, instructions generated from the rubric (each part, its function and
   points, how to self-check, what to upload);
-* ``selfcheck.py`` (``grader/untrusted/selfcheck.py`` verbatim: numpy and the standard library only),
-  with ``notebook_cells.py`` (verbatim too), which turns a notebook into the Python the grader runs;
+* ``selfcheck.py`` and its pieces, every module of ``grader/untrusted/student/`` verbatim
+  (numpy and the standard library only), ``notebook_cells.py`` among them, which turns a
+  notebook into the Python the grader runs;
 * ``selfcheck_cases.json``: the visible cases' *inputs*, already drawn, and how each
   equation is differentiated (forward function, arguments, kink and its convention);
 * ``selfcheck_forward.py``: the forward functions those finite differences need, cut
@@ -41,7 +42,7 @@ from grader.assignment.rubric import Equation, Rubric, load_rubric, resolve_rubr
 from grader.errors import ReferenceModuleError
 from grader.frontends.student_notebook import shape_text, student_notebook
 from grader.grading.cases import build_cases
-from grader.untrusted import notebook_cells, selfcheck
+from grader.untrusted.student import selfcheck, selfcheck_oracle
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same bytes
 
@@ -153,8 +154,8 @@ def kink_side(equation: Equation, cases, reference: ModuleType, step: float, tol
             continue
         seen = True
         for side in sorted(sides):
-            grad, _ = selfcheck.finite_difference(forward, spec, dict(case.inputs), step, side)
-            if not selfcheck.within(grad[at_kink], case.expected[at_kink], tol):
+            grad, _ = selfcheck_oracle.finite_difference(forward, spec, dict(case.inputs), step, side)
+            if not selfcheck_oracle.within(grad[at_kink], case.expected[at_kink], tol):
                 sides.discard(side)
     return sides.pop() if seen and len(sides) == 1 else None
 
@@ -182,7 +183,7 @@ def selfcheck_document(rubric: Rubric, reference: ModuleType, equations: Sequenc
                     {
                         "index": case.index,
                         "dims": dict(case.dims),
-                        "inputs": {name: selfcheck.encode_array(value) for name, value in case.inputs.items()},
+                        "inputs": {name: selfcheck_oracle.encode_array(value) for name, value in case.inputs.items()},
                     }
                     for case in built[eq.id]
                 ],
@@ -286,6 +287,16 @@ from the top.
 """
 
 
+def student_modules() -> list[tuple[Path, int]]:
+    """The self-check's modules, as files with their modes: the whole student folder, not a list kept by hand."""
+    folder = Path(selfcheck.__file__).resolve().parent
+    return [
+        (path, 0o755 if path.name == "selfcheck.py" else 0o644)
+        for path in sorted(folder.glob("*.py"))
+        if path.name != "__init__.py"
+    ]
+
+
 def student_bundle_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
     """Every file of the student bundle, under one folder named after the assignment."""
     reference = load_reference(rubric)
@@ -295,9 +306,8 @@ def student_bundle_entries(rubric: Rubric) -> dict[str, tuple[bytes, int]]:
     return {
         f"{folder}/{submission_name(rubric)}": (rubric.template.read_bytes(), 0o644),
         f"{folder}/{notebook_name(rubric)}": (student_notebook(rubric, equations), 0o644),
-        f"{folder}/{selfcheck.CELLS_FILE}": (Path(notebook_cells.__file__).read_bytes(), 0o644),
         f"{folder}/README.md": (instructions(rubric, equations).encode(), 0o644),
-        f"{folder}/selfcheck.py": (Path(selfcheck.__file__).read_bytes(), 0o755),
+        **{f"{folder}/{path.name}": (path.read_bytes(), mode) for path, mode in student_modules()},
         f"{folder}/{selfcheck.CASES_FILE}": (
             (json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode(),
             0o644,

@@ -1,6 +1,6 @@
 """Which of the file's names the student meant, when the rubric's function is missing.
 
-The rule ``feedback.missing`` words (and ``untrusted/selfcheck.py`` repeats, without
+The rule ``feedback.missing`` words (and ``untrusted/student/selfcheck_faults.py`` repeats, without
 importing the grader): equal once case and underscores are folded, else one edit away;
 never a name the rubric asks for elsewhere, however spelt, and never a likeness that is
 only a shared prefix.

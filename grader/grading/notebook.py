@@ -3,7 +3,7 @@
 Notebooks (``.ipynb``, format 4, as Jupyter, JupyterLab and Colab save them) are read
 here, in the trusted parent, with the ecosystem's own library: nbformat validates the
 file against the format's schema. What the sandboxed child then gets is Python source
-exactly as for a ``.py`` submission (``grader/untrusted/notebook_cells.py`` makes it, the
+exactly as for a ``.py`` submission (``grader/untrusted/student/notebook_cells.py`` makes it, the
 same code the student's self-check uses), so every protection holds for notebooks too.
 Nothing of the notebook's outputs, attachments or metadata is used or shown.
 
@@ -25,7 +25,7 @@ from grader.errors import SubmissionFileError
 from grader.sandbox.outcomes import CallOutcome
 
 if TYPE_CHECKING:  # imported when a notebook is graded: `grade file.py` never loads it
-    from grader.untrusted.notebook_cells import NotebookSource
+    from grader.untrusted.student.notebook_cells import NotebookSource
 
 MAX_SUBMISSION_BYTES = 2 * 1024 * 1024  # a .py file, or the code of a notebook's cells
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs and images make notebooks far bigger than their code
@@ -95,7 +95,7 @@ def submission_source(path: Path, data: bytes) -> SubmissionSource:
     """The Python source of a submission's bytes (read by ``read_submission``)."""
     if not is_notebook(path):
         return SubmissionSource(data)
-    from grader.untrusted.notebook_cells import notebook_source
+    from grader.untrusted.student.notebook_cells import notebook_source
 
     converted = notebook_source(read_cells(path, data))
     source = converted.source.encode("utf-8", "replace")  # a lone surrogate in JSON

@@ -66,14 +66,20 @@ def compiled(name: str, path: str) -> str:
 
 @functools.cache
 def untrusted_code() -> dict[str, str]:
-    """Every module of the untrusted folder, compiled (see ``compiled``), as ``untrusted.<name>``; once per process.
+    """Every module at the top of the untrusted folder, compiled (see ``compiled``), as ``untrusted.<name>``.
 
-    The whole folder, not a list kept by hand: what a sandboxed process may run is
-    what lives there (``launch.py`` itself is the program text, not a module). Read
-    when the process's first zygote has already been started, not at import: ``grade``
-    imports this module to start the zygote, and every millisecond before that counts.
+    The whole top level, not a list kept by hand: what a sandboxed process may run is
+    what lives there (``launch.py`` itself is the program text, not a module). Its
+    ``student/`` folder (the self-check) ships to students, not to sandboxes. Once per
+    process, read when the process's first zygote has already been started, not at
+    import: ``grade`` imports this module to start the zygote, and every millisecond
+    before that counts.
     """
-    files = sorted(f for f in os.listdir(UNTRUSTED) if f.endswith(".py") and f not in ("launch.py", "__init__.py"))
+    files = sorted(
+        f
+        for f in os.listdir(UNTRUSTED)
+        if f.endswith(".py") and f not in ("launch.py", "__init__.py") and os.path.isfile(os.path.join(UNTRUSTED, f))
+    )
     return {f"untrusted.{f[:-3]}": compiled(f[:-3], os.path.join(UNTRUSTED, f)) for f in files}
 
 

@@ -21,12 +21,16 @@ Notebooks: ``python selfcheck.py NAME.ipynb`` checks the notebook's code cells, 
 into Python by ``notebook_cells.py`` (shipped beside this file; the grader uses the same
 code, so the same lines run). In a notebook, ``from selfcheck import check; check()``
 checks the functions defined in the kernel, printing the same table.
+
+This file loads and calls the student's code and prints the table; its two pieces sit
+beside it, in the bundle as in the grader's package: ``selfcheck_oracle.py`` (the
+expected gradient and the verdict on a returned value) and ``selfcheck_faults.py`` (the
+words for a raised exception, a forbidden import, a missing function).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import importlib.util
 import inspect
@@ -35,7 +39,6 @@ import linecache
 import os
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,21 +60,6 @@ CELLS_FILE = "notebook_cells.py"  # beside this file, in the grader's package as
 FORMAT = 1
 
 
-# --- cases -------------------------------------------------------------------------
-
-
-def decode_array(spec: dict) -> np.ndarray:
-    """An input array from its JSON form (dtype, shape and nested lists), bit for bit."""
-    return np.array(spec["data"], dtype=spec["dtype"]).reshape(spec["shape"])
-
-
-def encode_array(value: np.ndarray) -> dict:
-    """The JSON form of an input array; float64 survives JSON exactly (shortest round-trip repr)."""
-    value = np.asarray(value)
-    dtype = "int64" if value.dtype.kind in "iu" else "float64"
-    return {"dtype": dtype, "shape": list(value.shape), "data": value.astype(dtype).tolist()}
-
-
 def load_module(path: Path, name: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -80,57 +68,12 @@ def load_module(path: Path, name: str):
     return module
 
 
-# --- the finite-difference oracle ----------------------------------------------------
-
-
-def finite_difference(forward, fd: dict, inputs: dict, step: float, side: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The gradient of sum(upstream * forward(args)) (or the scalar forward) wrt ``fd["wrt"]``, and a mask.
-
-    Central differences, as the grader's oracle. Within ``step`` of a kink a central
-    difference straddles it and measures neither slope, so there a one-sided difference
-    is taken away from the kink, and exactly at it on ``side`` ("left" or "right", the
-    assignment's convention). With no known side those entries are masked out.
-    """
-    point = np.array(inputs[fd["wrt"]], dtype=np.float64)
-    upstream = None if fd.get("upstream") is None else inputs[fd["upstream"]]
-
-    def objective() -> float:
-        values = [point if name == fd["wrt"] else inputs[name] for name in fd["args"]]
-        out = forward(*values)
-        return float(np.sum(upstream * out)) if upstream is not None else float(out)
-
-    kink = fd.get("kink")
-    near = np.zeros(point.shape, dtype=bool)
-    offset = np.zeros(point.shape)
-    if kink is not None:
-        offset = np.asarray(inputs[kink["input"]], dtype=np.float64) - kink["at"]
-        if offset.shape == point.shape:
-            near = np.abs(offset) <= step
-    grad = np.zeros_like(point)
-    mask = np.ones(point.shape, dtype=bool)
-    for index in np.ndindex(point.shape):
-        original = point[index]
-        if near[index]:
-            towards = "right" if offset[index] > 0 else "left" if offset[index] < 0 else side
-            if towards is None:
-                mask[index] = False
-                continue
-            sign = 1.0 if towards == "right" else -1.0
-            at = objective()
-            point[index] = original + sign * step
-            moved = objective()
-            point[index] = original
-            grad[index] = sign * (moved - at) / step + 0.0  # + 0.0: no -0 in a message
-            continue
-        point[index] = original + step
-        plus = objective()
-        point[index] = original - step
-        minus = objective()
-        point[index] = original
-        grad[index] = (plus - minus) / (2 * step)
-    if kink is not None and offset.shape != point.shape:
-        mask = np.abs(offset) > step  # a kink in another input: leave its entries out, as the grader does
-    return grad, mask
+if __package__:  # imported from the grader's package (grader.untrusted.student)
+    from . import selfcheck_faults as faults
+    from . import selfcheck_oracle as oracle
+else:  # the bundle's folder, run or imported: by path, since a notebook's sys.path need not hold the folder
+    faults = load_module(Path(__file__).resolve().parent / "selfcheck_faults.py", "selfcheck_faults")
+    oracle = load_module(Path(__file__).resolve().parent / "selfcheck_oracle.py", "selfcheck_oracle")
 
 
 # --- calling the student's code ------------------------------------------------------
@@ -157,155 +100,6 @@ def run_with_limit(target, limit: float):
     return "ok", box.get("value")
 
 
-def to_float64(value):
-    """A returned value as a float64 array, or in words why it can't be graded (the grader's child rules)."""
-    if value is None:
-        return None, "returned None; expected a numpy array (did you forget `return`?)"
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            what = "complex numbers" if value.dtype.kind == "c" else f"dtype {value.dtype}"
-            return None, f"returned an array of {what}; expected an array of real numbers"
-        return np.array(value, dtype="<f8", order="C", subok=False), None
-    if isinstance(value, (list, tuple, int, float, np.generic)) and not isinstance(value, (bool, complex)):
-        try:
-            arr = np.array(value, dtype="<f8")
-        except (TypeError, ValueError, OverflowError):
-            return None, f"returned a {type(value).__name__} that is not a rectangular array of real numbers"
-        return np.array(arr, order="C"), None  # as the child: ascontiguousarray turns 0-d into 1-d
-    return None, f"returned {type(value).__name__}; expected a numpy array"
-
-
-def line_number(lineno: int) -> str:
-    return f"line {lineno}"
-
-
-def fault_location(err: BaseException, files: set[str], locate=line_number) -> str:
-    """' at line N: `code`' for the deepest frame of the traceback in the student's code (``files``)."""
-    where = ""
-    for frame in traceback.extract_tb(err.__traceback__):
-        if frame.filename in files:
-            code = f": `{(frame.line or '').strip()[:200]}`" if frame.line else ""
-            where = f" at {locate(frame.lineno)}{code}"
-    return where
-
-
-def describe_exception(function: str, err: BaseException, files: set[str], locate=line_number) -> tuple[str, str]:
-    """The grader's case status and message for an exception the student's function raised."""
-    if isinstance(err, NotImplementedError):
-        return "not_implemented", f"{function} is not implemented yet (it raises NotImplementedError)"
-    if isinstance(err, SystemExit):
-        return "error", f"{function} called sys.exit({err.code!r})"
-    text = f" ({str(err)[:300]})" if str(err) else ""
-    return "error", f"{function} raised {type(err).__name__}{text}{fault_location(err, files, locate)}"
-
-
-def forbidden_functions(source: str, forbidden: list[str], functions: list[str]) -> dict[str, str]:
-    """Functions that import (or call a helper that imports) a module the assignment forbids, with the module.
-
-    The grader's static rule: a module-level import affects every function; an import
-    inside a function affects it and every top-level function that reaches it by name.
-    """
-    if not forbidden:
-        return {}
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return {}
-    banned = set(forbidden)
-    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    uses = {name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} for name, node in defs.items()}
-    found: dict[str, str] = {}
-    for stmt in tree.body:
-        owner = getattr(stmt, "name", None) if stmt in defs.values() else None
-        for item in ast.walk(stmt):
-            modules = []
-            if isinstance(item, ast.Import):
-                modules = [alias.name for alias in item.names]
-            elif isinstance(item, ast.ImportFrom) and item.module and not item.level:
-                modules = [item.module]
-            for module in modules:
-                if module.split(".")[0] not in banned:
-                    continue
-                reach = set(functions) if owner is None else {owner}
-                changed = owner is not None
-                while changed:
-                    changed = False
-                    for name, used in uses.items():
-                        if name not in reach and used & reach:
-                            reach.add(name)
-                            changed = True
-                for name in reach:
-                    found.setdefault(name, module)
-    return found
-
-
-# --- verdicts --------------------------------------------------------------------------
-
-
-def squeeze_shape(shape) -> tuple[int, ...]:
-    return tuple(d for d in shape if d != 1)
-
-
-def wrong_entries(got, expected, tol: dict):
-    """The grader's measure: |got - expected| > atol + rtol * max|expected| (NaN is wrong)."""
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    return ~(np.abs(got - expected) <= tol["atol"] + tol["rtol"] * scale)
-
-
-def within(got, expected, tol: dict, mask=None) -> bool:
-    wrong = wrong_entries(got, expected, tol)
-    return not bool(np.any(wrong if mask is None else wrong[mask]))
-
-
-def first_differences(got, expected, tol: dict, mask, limit: int = 3) -> list[dict]:
-    wrong = np.argwhere(wrong_entries(got, expected, tol) & mask)
-    return [
-        {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
-        for idx in wrong[:limit]
-    ]
-
-
-def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings: dict) -> dict:
-    """The verdict on one returned value, in the grader's order: None -> type -> shape -> finite -> values."""
-    tol = settings["fd_tolerance"]
-    want = expected.shape
-    arr, problem = to_float64(value)
-    if problem is not None:
-        return {"status": "bad_return", "message": f"{function} {problem}"}
-    got_shape = tuple(arr.shape)
-    if arr.size != expected.size:
-        hint = ""
-        if squeeze_shape(got_shape) == squeeze_shape(want):
-            hint = ": check which axes have size 1"
-        elif len(got_shape) != len(want):
-            hint = f": expected a {len(want)}-d array"
-        return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{hint}"}
-    if not np.all(np.isfinite(arr)):
-        return {"status": "not_finite", "message": f"{function} returned NaN or infinite entries"}
-    status, note = "passed", ""
-    if got_shape != want:
-        squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
-        if not squeezable or not within(arr.reshape(want), expected, tol, mask):
-            transposed = len(got_shape) == 2 and got_shape == want[::-1] and within(arr.T, expected, tol, mask)
-            lead = ": the values are right but transposed" if transposed else ""
-            if squeezable:
-                lead = ": the shape differs only in axes of size 1, but the values are wrong too"
-            return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{lead}"}
-        arr = arr.reshape(want)
-        status = "shape_credit"
-        note = (
-            f"{function} returned shape {got_shape}, expected {want}: the gradient has the shape of "
-            "the parameter (the shape convention)"
-        )
-    if within(arr, expected, tol, mask):
-        return {"status": status, "message": note}
-    return {
-        "status": "wrong_values",
-        "message": f"{function} returned wrong values",
-        "diff": first_differences(arr, expected, tol, mask),
-    }
-
-
 def load_document(folder: Path) -> dict:
     document = json.loads((folder / CASES_FILE).read_text(encoding="utf-8"))
     if document.get("format") != FORMAT:
@@ -317,7 +111,7 @@ def python_source(submission: Path):
     """(source bytes, locate, notes): a .py file as it is, a notebook's code cells as the grader runs them."""
     data = submission.read_bytes()
     if submission.suffix.lower() != ".ipynb":
-        return data, line_number, []
+        return data, faults.line_number, []
     cells = load_module(Path(__file__).resolve().parent / CELLS_FILE, "notebook_cells")
     try:
         converted = cells.notebook_source(cells.read_notebook_json(data.decode("utf-8-sig")))
@@ -334,7 +128,7 @@ def check_submission(submission: Path, folder: Path) -> dict:
     settings = document["settings"]
     source, locate, notes = python_source(submission)
     functions = [eq["function"] for eq in document["equations"]]
-    forbidden = forbidden_functions(source.decode("utf-8", "replace"), settings["forbidden_imports"], functions)
+    forbidden = faults.forbidden_functions(source.decode("utf-8", "replace"), settings["forbidden_imports"], functions)
     module = type(sys)("submission")
     module.__file__ = str(submission)
 
@@ -352,7 +146,7 @@ def check_submission(submission: Path, folder: Path) -> dict:
             at = f" at {locate(error.lineno)}: `{(error.text or '').strip()}`" if error.lineno else ""
             import_problem = ("error", f"the file could not be imported, SyntaxError: {error.msg}{at}")
         else:
-            where = fault_location(error, {str(submission)}, locate)
+            where = faults.fault_location(error, {str(submission)}, locate)
             import_problem = ("error", f"the file could not be imported, {type(error).__name__}: {error}{where}")
     code = Code(module, {str(submission)}, locate, forbidden, import_problem)
     return {"file": str(submission), **check_code(document, folder, code), "notes": notes}
@@ -372,7 +166,7 @@ def check_namespace(namespace: dict, folder: Path) -> dict:
     for function in own:
         with contextlib.suppress(OSError, TypeError):
             pieces.append(inspect.cleandoc("\n" + inspect.getsource(function)))
-    forbidden = forbidden_functions("\n\n".join(pieces), sorted(banned), functions)
+    forbidden = faults.forbidden_functions("\n\n".join(pieces), sorted(banned), functions)
     code = Code(module, files, lambda n: f"line {n} of its cell", forbidden, None)
     return {"file": "the functions defined in this notebook", **check_code(document, folder, code), "notes": []}
 
@@ -400,7 +194,7 @@ def check_code(document: dict, folder: Path, code: Code) -> dict:
         cases = []
         timed_out = False
         for case in eq["cases"]:
-            inputs = {key: decode_array(spec) for key, spec in case["inputs"].items()}
+            inputs = {key: oracle.decode_array(spec) for key, spec in case["inputs"].items()}
             verdict = {"index": case["index"]}
             if name in forbidden:  # decided from the source before anything runs, as the grader does
                 verdict.update(
@@ -411,7 +205,7 @@ def check_code(document: dict, folder: Path, code: Code) -> dict:
             elif import_problem is not None:
                 verdict.update(status=import_problem[0], message=import_problem[1])
             elif not callable(getattr(module, name, None)):
-                verdict.update(status="missing", message=missing_message(name, module, functions))
+                verdict.update(status="missing", message=faults.missing_message(name, module, functions))
             elif timed_out:
                 verdict.update(status="skipped", message=f"not run: an earlier case of {name} timed out")
             else:
@@ -432,47 +226,15 @@ def call_and_judge(function, forward, eq: dict, inputs: dict, settings: dict, co
     if outcome == "timeout":
         return {"status": "timeout", "message": f"{name} did not return within the {settings['time_limit']:g} s limit"}
     if outcome == "raised":
-        status, message = describe_exception(name, value, code.files, code.locate)
+        status, message = faults.describe_exception(name, value, code.files, code.locate)
         return {"status": status, "message": message}
     mutated = [arg for arg, old, new in zip(eq["args"], before, args) if not np.array_equal(old, new, equal_nan=True)]
     side = (fd.get("kink") or {}).get("side")
-    expected, mask = finite_difference(getattr(forward, fd["forward"]), fd, inputs, settings["fd_step"], side)
-    verdict = judge(name, value, expected, mask, settings)
+    expected, mask = oracle.finite_difference(getattr(forward, fd["forward"]), fd, inputs, settings["fd_step"], side)
+    verdict = oracle.judge(name, value, expected, mask, settings)
     if mutated:
         verdict["mutated"] = mutated
     return verdict
-
-
-def fold(name: str) -> str:
-    """As feedback.fold: case and underscores don't count (myFunc1 is my_func1)."""
-    return name.replace("_", "").lower()
-
-
-def one_edit_apart(a: str, b: str) -> bool:
-    """As feedback.one_edit_apart: one letter inserted, deleted, replaced, or two neighbours swapped."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return a == b
-    if len(a) == len(b):
-        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
-    short, long_ = sorted((a, b), key=len)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
-def missing_message(function: str, module, others=()) -> str:
-    """As feedback.missing: a near name (never another required function), or none."""
-    names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("__")]
-    taken = {fold(o) for o in others}  # a misspelt required function is not a typo of this one
-    candidates = [n for n in names if n != function and fold(n) not in taken]
-    target = fold(function)
-    close = None
-    for test in (lambda n: fold(n) == target, lambda n: len(target) > 3 and one_edit_apart(fold(n), target)):
-        found = sorted(n for n in candidates if test(n))
-        if found:
-            close = found[0]
-            break
-    hint = f"; did you mean {close!r}? The name must be exactly {function!r}" if close else ""
-    return f"no function named {function!r} in your file{hint}"
 
 
 # --- the command -------------------------------------------------------------------------
