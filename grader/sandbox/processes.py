@@ -127,6 +127,7 @@ class Transcript:
         self.file = None
         self.taken = 0
         self.count = 0
+        self.shown_end: int | None = None  # how much students may see: fixed when the first hidden call begins
 
     def new_capture(self):
         self.close_capture()
@@ -144,6 +145,30 @@ class Transcript:
             chunk = os.pread(fd, min(self.keep - len(self.data), size - self.taken), self.taken)
             self.data += chunk
             self.taken += len(chunk)
+
+    def hide_from_here(self) -> None:
+        """A hidden input is about to be sent: what was printed before it is all students may see."""
+        if self.shown_end is None:
+            self.absorb()
+            self.shown_end = len(self.data)
+
+    @property
+    def hidden_seen(self) -> bool:
+        return self.shown_end is not None
+
+    def shown(self, limit: int) -> bytes:
+        """What the submission printed before its first hidden call (at most ``limit`` bytes).
+
+        Hidden inputs are sent only after this point, so nothing in it can quote one.
+        """
+        if self.shown_end is None:
+            self.absorb()
+        end = len(self.data) if self.shown_end is None else self.shown_end
+        return bytes(self.data[: min(end, limit)])
+
+    def full(self, limit: int) -> bool:
+        """Has the current child's capture file reached ``limit`` bytes (its RLIMIT_FSIZE)?"""
+        return self.file is not None and os.fstat(self.file.fileno()).st_size >= limit
 
     def close_capture(self) -> None:
         if self.file is not None:

@@ -31,7 +31,8 @@ starting one child is ``spawn.py``. This module runs the children's life: start 
 (again without a mechanism that failed on this machine, saying why in
 ``Protections``), call into it, read its output, restart it after a fault, and kill
 it and everything it started. What it returns are codes and facts
-(``outcomes.CallOutcome``); ``grader/grading/feedback.py`` words them.
+(``outcomes.CallOutcome``, read off the child's replies by ``messages.py``);
+``grader/grading/feedback.py`` words them.
 
 Children are forked by a zygote when possible (``grader/untrusted/zygote.py``, spoken
 to by ``zygote_client.py``: Python and numpy load once per grader process, not once per
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Sequence
@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError, SandboxError
-from grader.sandbox import wire
+from grader.sandbox import messages, wire
 from grader.sandbox.budget import Budget
 from grader.sandbox.cgroup import bound_memory, fallback_bound, group_name
 from grader.sandbox.host import SandboxHost
@@ -114,8 +114,6 @@ class Sandbox:
         self.writer_fd: int | None = None
         self.import_outcome: ImportOutcome | None = None
         self.starts = 0
-        # How much output students may see: fixed when the first hidden call begins.
-        self.shown_end: int | None = None
         self.scratch: Path | None = None
         self._covers: tuple[str, ...] = ()
         self._uid = host.next_uid()  # one per submission (host.py)
@@ -229,45 +227,24 @@ class Sandbox:
             raise SandboxError("cannot start the sandboxed child: every isolation mechanism failed")
         started = time.monotonic()
         deadline = self.budget.deadline(started + self.limits.import_time_limit)
-        header = {"op": "load", "filename": self.filename, "source_len": len(self.source), "forbidden": self.forbidden}
         timeout = CallOutcome(CallStatus.TIMEOUT, phase="import", limit=self.limits.import_time_limit)
         try:
-            wire.write_all(self.writer_fd, wire.encode_frame(header, self.source), deadline)
+            wire.write_all(self.writer_fd, messages.load_request(self.filename, self.source, self.forbidden), deadline)
             reply = self.reader.read_header(deadline)
             names = wire.parse_names(reply.get("names")) if reply.get("status") == "ready" else None
         except wire.Timeout:
             self._stop_child()
             failure = self.budget.spent() if self.budget.cut(deadline) else timeout
-            return ImportOutcome(False, failure=failure, after_hidden=self.hidden_seen)
+            return ImportOutcome(False, failure=failure, after_hidden=self.transcript.hidden_seen)
         except (EOFError, OSError, ProtocolError):
             failure = self._fault_after_death(deadline, "import")
-            return ImportOutcome(False, failure=failure, after_hidden=self.hidden_seen)
+            return ImportOutcome(False, failure=failure, after_hidden=self.transcript.hidden_seen)
         elapsed = time.monotonic() - started
         if names is not None:
             return ImportOutcome(True, names=names, elapsed=elapsed)
         self._stop_child()
-        return ImportOutcome(False, failure=self._import_failure(reply), elapsed=elapsed, after_hidden=self.hidden_seen)
-
-    def _where(self, lineno: int | None) -> dict | None:
-        """A fault's place in the submission, the line's text taken from the parent's copy of the file."""
-        if lineno is None or not 0 < lineno <= len(self.source_lines):
-            return None
-        return {"lineno": lineno, "line": wire.clean_text(self.source_lines[lineno - 1].strip(), 200)}
-
-    def _import_failure(self, reply: dict) -> CallOutcome:
-        status = {"memory": CallStatus.MEMORY, "exit": CallStatus.EXITED}.get(reply.get("phase_status"))
-        try:
-            lineno = wire.parse_lineno(reply.get("where"))
-        except ProtocolError:
-            lineno = None
-        error_type = reply.get("type") if isinstance(reply.get("type"), str) else None
-        return CallOutcome(
-            status or CallStatus.IMPORT_ERROR,
-            message=wire.clean_text(reply.get("message"), 500),
-            error_type=wire.clean_text(error_type, 100) or None,
-            where=self._where(lineno),
-            phase="import",
-        )
+        failure = messages.import_failure(reply, self.source_lines)
+        return ImportOutcome(False, failure=failure, elapsed=elapsed, after_hidden=self.transcript.hidden_seen)
 
     def _fault_after_death(self, deadline: float, phase: str) -> CallOutcome:
         """The child's pipe closed: find how it ended (signal, exit code) and clean up."""
@@ -276,15 +253,7 @@ class Sandbox:
         if proc is not None:
             code = proc.wait(max(0.5, min(2.0, deadline - time.monotonic())))
         self._stop_child()
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:  # a real-time signal has no name of its own
-                name = f"signal {-code}"
-            return CallOutcome(CallStatus.CRASHED, error_type=name, phase=phase)
-        if code is None:
-            return CallOutcome(CallStatus.CRASHED, phase=phase)
-        return CallOutcome(CallStatus.EXITED, exit_code=code, phase=phase)
+        return messages.death(code, phase)
 
     # -- calls -----------------------------------------------------------------------
 
@@ -297,34 +266,16 @@ class Sandbox:
             self.import_outcome = self._start_child()
         return self.import_outcome
 
-    def _capture_full(self) -> bool:
-        capture = self.transcript.file
-        return capture is not None and os.fstat(capture.fileno()).st_size >= self.limits.output_bytes
-
-    @property
-    def hidden_seen(self) -> bool:
-        return self.shown_end is not None
-
-    def printed_so_far(self) -> int:
-        """How much the submission has printed so far; what is before it is fixed from now on."""
-        self.transcript.absorb()
-        return len(self.transcript.data)
-
     def shown_output(self, limit: int) -> str:
-        """What the submission printed before its first hidden call (at most ``limit`` bytes), safe to print.
-
-        Hidden inputs are sent only after this point, so nothing in it can quote one.
-        """
-        end = self.printed_so_far() if self.shown_end is None else self.shown_end
-        data = bytes(self.transcript.data[: min(end, limit)])
-        return wire.clean_text(data.decode("utf-8", "replace"), limit)
+        """What the submission printed before its first hidden call, safe to print (``Transcript.shown``)."""
+        return wire.clean_text(self.transcript.shown(limit).decode("utf-8", "replace"), limit)
 
     def call(
         self, function: str, args: Sequence[tuple[str, np.ndarray]], expected_shape: tuple[int, ...], hidden: bool
     ) -> CallOutcome:
         """Call ``function`` on the arguments in the child; every fault comes back as data."""
-        if hidden and self.shown_end is None:
-            self.shown_end = self.printed_so_far()
+        if hidden:
+            self.transcript.hide_from_here()
         refused = self.budget.refusal(function)
         if refused is not None and (self.import_outcome is None or self.import_outcome.ok):
             return refused  # before a restart: that is what costs
@@ -334,23 +285,16 @@ class Sandbox:
         if function not in imported.names:
             return CallOutcome(CallStatus.MISSING, names=imported.names)
         call_id = wire.new_call_id()
-        names = tuple(name for name, _ in args)
-        payloads = [wire.encode_array(value) for _, value in args]
-        header = {
-            "op": "call",
-            "id": call_id,
-            "function": function,
-            "args": [{"name": name, "len": len(p)} for name, p in zip(names, payloads)],
-        }
+        request = messages.call_request(call_id, function, args)
         started = time.monotonic()
         deadline = self.budget.deadline(started + self.limits.time_limit)
         keep = wire.kept_elements(expected_shape)
         shape, value = None, None
         try:
             self.reader.drain()
-            wire.write_all(self.writer_fd, wire.encode_frame(header, *payloads), deadline)
+            wire.write_all(self.writer_fd, request, deadline)
             header = self.reader.read_reply_header(call_id, deadline, self.limits.memory_bytes)
-            reply = wire.parse_reply(header, call_id, names)
+            reply = wire.parse_reply(header, call_id, tuple(name for name, _ in args))
             if reply.status == "ok":
                 shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
         except wire.Timeout:
@@ -364,29 +308,9 @@ class Sandbox:
             self._stop_child()
             return CallOutcome(CallStatus.PROTOCOL, detail=str(err))
         self.budget.answered(function)
-        detail = {
-            "message": reply.message,
-            "error_type": reply.error_type,
-            "where": self._where(reply.lineno),
-            "returned": reply.returned,
-            "mutated": reply.mutated,
-            "elapsed": time.monotonic() - started,
-            "problem": reply.problem,
-            "detail": reply.detail,
-        }
-        if self._capture_full():
+        elapsed = time.monotonic() - started
+        if self.transcript.full(self.limits.output_bytes):
             self._stop_child()  # a child that ignored SIGXFSZ could print nothing more: start afresh
-        if reply.status == "ok":
-            return CallOutcome(CallStatus.OK, value=value, shape=shape, **detail)
-        mapped = {
-            "exception": CallStatus.EXCEPTION,
-            "not_implemented": CallStatus.NOT_IMPLEMENTED,
-            "memory": CallStatus.MEMORY,
-            "exit": CallStatus.EXITED,
-            "recursion": CallStatus.EXCEPTION,
-            "bad_return": CallStatus.BAD_RETURN,
-            "missing": CallStatus.MISSING,
-        }[reply.status]
-        if mapped == CallStatus.MISSING:  # the function vanished after the import
-            detail["names"] = imported.names
-        return CallOutcome(mapped, **detail)
+        return messages.call_outcome(
+            reply, value, shape, source_lines=self.source_lines, elapsed=elapsed, names=imported.names
+        )
