@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.grading import feedback
+from grader.grading import feedback, feedback_verdicts
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 from grader.untrusted import child
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS
@@ -99,11 +99,11 @@ def test_shape_timeout_and_missing_words_match_the_selfcheck():
         "nan": selfcheck_oracle.judge("f", np.full(want, np.nan), expected, mask, settings)["message"],
         "wrong": selfcheck_oracle.judge("f", expected + 1, expected, mask, settings)["message"],
     }
-    assert judged["transposed"] == feedback.wrong_shape("f", (3, 2), want, "transposed", hidden=False)
-    assert judged["size_one_axes"] == feedback.wrong_shape("f", (2, 1, 3), want, "size_one_axes", hidden=False)
-    assert judged["credit"] == feedback.shape_credit("f", (1, 2, 3), want, hidden=False)
-    assert judged["nan"] == feedback.not_finite("f")
-    assert judged["wrong"] == feedback.wrong_values("f", None)
+    assert judged["transposed"] == feedback_verdicts.wrong_shape("f", (3, 2), want, "transposed", hidden=False)
+    assert judged["size_one_axes"] == feedback_verdicts.wrong_shape("f", (2, 1, 3), want, "size_one_axes", hidden=False)
+    assert judged["credit"] == feedback_verdicts.shape_credit("f", (1, 2, 3), want, hidden=False)
+    assert judged["nan"] == feedback_verdicts.not_finite("f")
+    assert judged["wrong"] == feedback_verdicts.wrong_values("f", None)
 
     class Module:
         grad_w1 = staticmethod(lambda: None)

@@ -22,7 +22,7 @@ import pytest
 from conftest import grade
 from grader.frontends.gradescope.results import equation_markdown, summary_markdown
 from grader.frontends.terminal import render_report
-from grader.grading import feedback, hints
+from grader.grading import feedback, feedback_verdicts, hints
 from grader.grading.report import report_to_dict
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS
@@ -190,15 +190,16 @@ def hidden_vocabulary(function: str, want: tuple[int, ...], rubric) -> set[str]:
     outcomes += [CallOutcome(st, phase="import", limit=s.import_time_limit, **facts) for st in CallStatus]
     words = {feedback.call_fault(o, function, hidden=True) for o in outcomes}
     words |= {
-        feedback.wrong_shape(function, (4242,), want, lead, True) for lead in (None, "rank", *feedback.SHAPE_LEADS)
+        feedback_verdicts.wrong_shape(function, (4242,), want, lead, True)
+        for lead in (None, "rank", *feedback_verdicts.SHAPE_LEADS)
     }
-    words |= {feedback.shape_credit(function, (4242,), want, True), feedback.not_finite(function), ""}
+    words |= {feedback_verdicts.shape_credit(function, (4242,), want, True), feedback_verdicts.not_finite(function), ""}
     for disagreement in (
         None,
         "matches the reference but not finite differences",
         "matches finite differences but not the reference",
     ):
-        words.add(feedback.wrong_values(function, disagreement))
+        words.add(feedback_verdicts.wrong_values(function, disagreement))
     words.add(feedback.skipped_after_timeout(function))
     assert not any("SENTINEL" in w or "4242" in w for w in words), "a hidden sentence quoted the submission"
     return words
@@ -221,13 +222,13 @@ def test_every_field_a_hidden_case_reaches_in_the_report_holds_only_the_graders_
     (_, document), _ = graded
     catalog = {eq.id: eq for eq in quiz4.equations}
     allowed_keys = {"index", "visible", "status", "credit", "message", "expected_shape", "oracle_disagreement"}
-    allowed_keys |= {*feedback.SUBMISSION_FIELDS, "mutated_inputs", "mutated"}
+    allowed_keys |= {*feedback_verdicts.SUBMISSION_FIELDS, "mutated_inputs", "mutated"}
     for eq in document["equations"]:
         hidden = [case for case in eq["cases"] if not case["visible"]]
         assert hidden, "the rubric has hidden cases"
         for case in hidden:
             assert set(case) <= allowed_keys, set(case) - allowed_keys
-            assert all(case[field] is None for field in feedback.SUBMISSION_FIELDS), case
+            assert all(case[field] is None for field in feedback_verdicts.SUBMISSION_FIELDS), case
             assert case["mutated_inputs"] == []
             vocabulary = hidden_vocabulary(eq["function"], tuple(case["expected_shape"]), quiz4)
             assert case["message"] in vocabulary, case["message"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings, Tolerance
-from grader.grading import feedback, hints
+from grader.grading import feedback, feedback_verdicts, hints
 from grader.grading.cases import Case
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
@@ -151,7 +151,7 @@ def first_differences(
 
 
 def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -> str | None:
-    """What a wrong shape suggests, as a ``feedback.wrong_shape`` category: transposed, size-1 axes, rank."""
+    """What a wrong shape suggests, as a ``feedback_verdicts.wrong_shape`` category: transposed, size-1 axes, rank."""
     want = case.expected.shape
     if got is not None and len(want) == 2 and got_shape == want[::-1] and np.allclose(got.T, case.expected):
         return "transposed"
@@ -229,13 +229,13 @@ def check_case(
         if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance, None, scale):
             got = got.reshape(want)
             credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
-            shape_note = feedback.shape_credit(name, got_shape, want, hidden)
+            shape_note = feedback_verdicts.shape_credit(name, got_shape, want, hidden)
         else:
             return CheckResult(
                 status=CaseStatus.WRONG_SHAPE,
                 credit=0.0,
                 got_shape=got_shape,
-                message=feedback.wrong_shape(name, got_shape, want, shape_lead(got, got_shape, case), hidden),
+                message=feedback_verdicts.wrong_shape(name, got_shape, want, shape_lead(got, got_shape, case), hidden),
                 value=got,
                 **common,
             )
@@ -244,7 +244,7 @@ def check_case(
             status=CaseStatus.NOT_FINITE,
             credit=0.0,
             got_shape=got_shape,
-            message=feedback.not_finite(name),
+            message=feedback_verdicts.not_finite(name),
             **common,
         )
     agrees_ref = within(got, case.expected, settings.tolerance, None, scale)
@@ -271,7 +271,7 @@ def check_case(
     return CheckResult(
         status=CaseStatus.WRONG_VALUES,
         credit=0.0,
-        message=feedback.wrong_values(name, disagreement),
+        message=feedback_verdicts.wrong_values(name, disagreement),
         got_shape=got_shape,
         oracle_disagreement=disagreement,
         diff=diff,
@@ -305,7 +305,7 @@ def check_repeat(
         or same_answer(first, again, settings, case.scale)
     ):
         return verdict
-    found = feedback.value_fault(
+    found = feedback_verdicts.value_fault(
         "nondeterministic" if again.status == CallStatus.OK else "second_call_failed", function
     )
     return dataclasses.replace(

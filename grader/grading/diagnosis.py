@@ -20,7 +20,7 @@ from types import ModuleType
 import numpy as np
 
 from grader.assignment.rubric import Equation, Settings
-from grader.grading import feedback, hints
+from grader.grading import feedback_verdicts, hints
 from grader.grading.cases import Case
 from grader.grading.checks import (
     CaseStatus,
@@ -280,7 +280,7 @@ def diagnose(
     elif (arranged := layout(pairs, settings)) is not None:
         lead = hints.layout_lead(arranged)
     elif (rounded := float16_rounding(pairs)) is not None:
-        return Diagnosis("lead", hints.lead(feedback.value_fault(rounded, equation.function), equation.label))
+        return Diagnosis("lead", hints.lead(feedback_verdicts.value_fault(rounded, equation.function), equation.label))
     else:
         lead = where_wrong(equation, pairs, settings) or shortcut or hints.AXIS_LEADS["none"]
     return Diagnosis("lead", hints.lead(lead, equation.label))

@@ -3,7 +3,7 @@
 The JSON validates against ``grader/schemas/report.schema.json``. Visible cases carry
 their inputs, expected output and the submission's output; hidden cases carry only
 their verdict, the expected shape and the grader's own words: which fields may depend
-on the submission's answer is ``feedback.case_fields``'s rule. Everything but
+on the submission's answer is ``feedback_verdicts.case_fields``'s rule. Everything but
 ``timings`` is deterministic for a given submission, rubric and seed.
 
 A submission that could not be graded at all (no readable file, or the grader failed on
@@ -28,7 +28,7 @@ import numpy as np
 import grader
 from grader.assignment.rubric import Rubric
 from grader.files import write_json_atomic
-from grader.grading import feedback
+from grader.grading import feedback_verdicts
 from grader.grading.cases import Case, derive_hidden_seed
 from grader.grading.scoring import EquationResult
 from grader.sandbox.outcomes import Protections
@@ -138,7 +138,7 @@ def case_to_dict(case: Case, check) -> dict:
         "credit": check.credit,
         "message": check.message,
         "expected_shape": list(check.expected_shape or ()),
-        **feedback.case_fields(check),
+        **feedback_verdicts.case_fields(check),
     }
     if case.visible:
         item["dims"] = dict(case.dims)

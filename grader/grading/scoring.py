@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from grader.assignment.rubric import Equation, Settings
-from grader.grading import feedback
+from grader.grading import feedback_verdicts
 from grader.grading.checks import CaseStatus, CheckResult
 
 
@@ -71,7 +71,7 @@ def summarize(equation: Equation, cases: tuple[CheckResult, ...], status: Equati
     """One or two sentences: what happened, and the most useful message, visible cases first."""
     failing = [c for c in cases if c.status not in (CaseStatus.PASSED, CaseStatus.SKIPPED)]
     failing.sort(key=lambda c: (not c.visible, c.index))
-    return feedback.summary(
+    return feedback_verdicts.summary(
         total=len(cases),
         passed=sum(c.status == CaseStatus.PASSED for c in cases),
         credited=sum(c.status == CaseStatus.SHAPE_CREDIT for c in cases),
@@ -94,7 +94,7 @@ def score_equation(
     score = equation.points * credit
     if any(c.mutated for c in cases):
         flags.append("mutated_inputs")
-        words += feedback.mutation_warning(equation.function, shown, settings.mutation_penalty)
+        words += feedback_verdicts.mutation_warning(equation.function, shown, settings.mutation_penalty)
         if settings.mutation_penalty:
             score = max(0.0, score - settings.mutation_penalty * equation.points)
             if status == EquationStatus.PASSED:

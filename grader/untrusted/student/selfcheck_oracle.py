@@ -5,7 +5,7 @@ library and numpy only. The expected gradient is the central finite difference o
 ``sum(upstream * forward(inputs))``, as in the grader's oracle, one-sided at an exact
 kink on the side the assignment's convention picks. A verdict uses the grader's words
 and order (None -> type -> shape -> finite -> values); ``tests/test_feedback_parity.py``
-holds the words to ``grader/grading/feedback.py``'s.
+holds the words to ``grader/grading/feedback_verdicts.py``'s.
 """
 
 from __future__ import annotations
