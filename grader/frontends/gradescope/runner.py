@@ -19,18 +19,18 @@ the zip into a temporary root and runs the real ``run_autograder`` there.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import grader
 from grader.assignment.rubric import load_rubric
-from grader.errors import RubricError, SubmissionFileError
-from grader.files import close_to_others, write_json_atomic
+from grader.errors import SubmissionFileError
+from grader.files import write_json_atomic
+from grader.frontends import autograder_root
+from grader.frontends.autograder_root import AutograderRoot, Under, root_folder
 from grader.frontends.choice import choose_file
 from grader.frontends.gradescope.metadata import read_metadata
 from grader.frontends.gradescope.results import (
@@ -51,64 +51,34 @@ DEFAULT_ROOT = "/autograder"
 MANIFEST = "autograder.json"
 
 
-@dataclass(frozen=True)
-class AutograderPaths:
+class AutograderPaths(AutograderRoot):
     """Gradescope's file layout under one root (``/autograder`` there, a temporary folder in tests)."""
 
-    root: Path
-
-    @property
-    def source(self) -> Path:
-        return self.root / "source"
-
-    @property
-    def submission(self) -> Path:
-        return self.root / "submission"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def results_file(self) -> Path:
-        return self.results / "results.json"
-
-    @property
-    def metadata_file(self) -> Path:
-        return self.root / "submission_metadata.json"
+    source = Under("source")  # the zip, unpacked: the grader, the rubric, the reference
+    submission = Under("submission")
+    metadata_file = Under("submission_metadata.json")
 
 
 def autograder_paths(root: str | Path | None = None) -> AutograderPaths:
     """The layout under ``root``, else ``$GRADER_AUTOGRADER_ROOT``, else ``/autograder`` (made absolute)."""
-    return AutograderPaths(Path(os.path.abspath(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)))
+    return AutograderPaths(root_folder(root, ROOT_ENV, DEFAULT_ROOT))
 
 
 def secure_layout(paths: AutograderPaths) -> None:
     """As root: the source tree (grader, rubric, reference) root-only, the results folder root's and closed to writes.
 
-    The sandbox already hides the rubric and reference folders and runs student code as
-    another uid; this makes the same true of plain file permissions, whatever setup.sh or
-    the image did. The submission metadata (other group members' emails, earlier
-    results) is made root-only too.
+    As ``autograder_root.secure_layout``, whatever setup.sh or the image did; the
+    submission metadata (other group members' emails, earlier results) is made
+    root-only too.
     """
-    paths.results.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        return
-    os.chown(paths.results, 0, 0)
-    os.chmod(paths.results, 0o755)
-    if paths.metadata_file.is_file() and not paths.metadata_file.is_symlink():
+    autograder_root.secure_layout(paths, [paths.source])
+    if os.geteuid() == 0 and paths.metadata_file.is_file() and not paths.metadata_file.is_symlink():
         os.chmod(paths.metadata_file, 0o600)
-    if paths.source.is_dir():
-        close_to_others(paths.source)
 
 
 def manifest_rubric(paths: AutograderPaths) -> Path:
     """The rubric the zip was built for, from its manifest."""
-    manifest = paths.source / MANIFEST
-    try:
-        return paths.source / json.loads(manifest.read_text(encoding="utf-8"))["rubric"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RubricError(f"{manifest}: cannot read the autograder manifest ({err}); rebuild the zip") from err
+    return autograder_root.manifest_rubric(paths.source / MANIFEST, "the autograder manifest", "rebuild the zip")
 
 
 def grade_to_results(paths: AutograderPaths, rubric_path: Path | None, started: float, host: SandboxHost) -> dict:

@@ -21,18 +21,17 @@ entrypoint (``/grade/tests/run.sh``, which calls ``grade prairielearn run``), an
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import grader
 from grader.assignment.rubric import Rubric, load_rubric
-from grader.errors import RubricError, SubmissionFileError
-from grader.files import close_to_others, write_bytes_atomic
+from grader.errors import SubmissionFileError
+from grader.files import write_bytes_atomic
+from grader.frontends import autograder_root
+from grader.frontends.autograder_root import AutograderRoot, Under, root_folder
 from grader.frontends.choice import choose_file
 from grader.frontends.prairielearn.results import (
     encoded,
@@ -53,57 +52,27 @@ MANIFEST = "prairielearn.json"
 MARKDOWN_SYNTAX = re.compile(r"(`+) ?(.+?) ?\1|\\([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
-@dataclass(frozen=True)
-class GradePaths:
+class GradePaths(AutograderRoot):
     """PrairieLearn's layout under one root (``/grade`` there, a temporary folder in tests)."""
 
-    root: Path
-
-    @property
-    def tests(self) -> Path:
-        return self.root / "tests"
-
-    @property
-    def student(self) -> Path:
-        return self.root / "student"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def results_file(self) -> Path:
-        return self.results / "results.json"
+    tests = Under("tests")  # the question's tests/: the grader, the rubric, the reference
+    student = Under("student")
+    data = Under("data")
 
 
 def grade_paths(root: str | Path | None = None) -> GradePaths:
-    """The layout under ``root``, else ``$GRADER_PL_ROOT``, else ``/grade``."""
-    return GradePaths(Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT))
+    """The layout under ``root``, else ``$GRADER_PL_ROOT``, else ``/grade`` (made absolute)."""
+    return GradePaths(root_folder(root, ROOT_ENV, DEFAULT_ROOT))
 
 
 def secure_layout(paths: GradePaths) -> None:
     """As root: tests (grader, rubric, reference) and data root-only; the results folder root's, closed to writes."""
-    paths.results.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        return
-    os.chown(paths.results, 0, 0)
-    os.chmod(paths.results, 0o755)
-    for folder in (paths.tests, paths.data):
-        if folder.is_dir() and not folder.is_symlink():
-            close_to_others(folder)
+    autograder_root.secure_layout(paths, [f for f in (paths.tests, paths.data) if not f.is_symlink()])
 
 
 def manifest_rubric(paths: GradePaths) -> Path:
     """The rubric the question was built for, from the manifest in tests/."""
-    manifest = paths.tests / MANIFEST
-    try:
-        return paths.tests / json.loads(manifest.read_text(encoding="utf-8"))["rubric"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RubricError(f"{manifest}: cannot read the question's manifest ({err}); rebuild the question") from err
+    return autograder_root.manifest_rubric(paths.tests / MANIFEST, "the question's manifest", "rebuild the question")
 
 
 def plain_text(markdown: str) -> str:
