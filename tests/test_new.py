@@ -63,11 +63,30 @@ def test_every_function_and_slot_becomes_an_item_and_caches_are_left_out(tmp_pat
     assert items["affine_backward.dw"]["slots"] == ["dx", "dw", "db"]
     assert items["affine_backward.dw"]["output"] == "dw"
     assert items["affine_forward.out"]["slots"] == ["out", "cache"]
-    assert list(items["affine_backward.dx"]["inputs"]) == ["dout", "cache"]
     assert "slots" not in items["relu_backward"]
+    assert "finite_difference" not in items["affine_forward.out"]
     assert rubric["reference"] == "../ref.py"
     assert rubric["template"] == "../student_template/layers.py"
     assert rubric["seed"] >= 2**40
+
+
+def test_a_backward_is_graded_on_its_forward_cache_with_finite_differences_of_the_forward(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ref.py").write_text(LAYERS_LIKE)
+    assert main(["new", "layers", "--reference", "ref.py"]) == 0
+    items = {i["id"]: i for i in yaml.safe_load((tmp_path / "rubrics" / "layers.yaml").read_text())["equations"]}
+    dw = items["affine_backward.dw"]
+    assert list(dw["inputs"]) == ["x", "w", "b", "dout"]
+    assert dw["setup"] == [{"call": "affine_forward", "args": ["x", "w", "b"], "as": ["out", "cache"]}]
+    assert dw["args"] == ["dout", "cache"]
+    assert dw["finite_difference"] == {
+        "forward": "affine_forward",
+        "slot": "out",
+        "args": ["x", "w", "b"],
+        "wrt": "w",
+        "upstream": "dout",
+    }
+    assert items["relu_backward"]["finite_difference"]["wrt"] == "TO_FILL"  # no relu_forward: nothing to go by
 
 
 def test_the_template_keeps_signatures_and_docstrings_and_raises_not_implemented(tmp_path, monkeypatch):

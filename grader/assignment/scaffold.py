@@ -42,6 +42,15 @@ def is_cache(slot: str) -> bool:
     return slot == "cache" or slot.startswith("cache_") or slot.endswith("_cache")
 
 
+def element_name(node: ast.expr, index: int) -> str:
+    """A returned element's slot name: ``out`` for ``out``, ``float(out)`` or ``out.astype(...)``, else ``out<i>``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        node = node.func.value
+    elif isinstance(node, ast.Call) and len(node.args) == 1:
+        node = node.args[0]
+    return node.id if isinstance(node, ast.Name) else f"out{index}"
+
+
 def returned_slots(function: ast.FunctionDef) -> tuple[str, ...]:
     """The names of the first returned tuple's elements (``out0``... where one is not a plain name), or ()."""
     found: list[tuple[int, tuple[str, ...]]] = []
@@ -51,7 +60,7 @@ def returned_slots(function: ast.FunctionDef) -> tuple[str, ...]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue  # a nested function's returns are its own
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
-            names = [e.id if isinstance(e, ast.Name) else f"out{i}" for i, e in enumerate(node.value.elts)]
+            names = [element_name(e, i) for i, e in enumerate(node.value.elts)]
             found.append((node.lineno, tuple(names)))
         stack.extend(ast.iter_child_nodes(node))
     return min(found)[1] if found else ()
@@ -82,9 +91,35 @@ def quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def item_lines(signature: Signature, slot: str | None) -> list[str]:
-    """One rubric item, as YAML lines: everything the reference tells, TO_FILL for the rest."""
+def partner_forward(signature: Signature, by_name: Mapping[str, Signature]) -> Signature | None:
+    """The forward whose cache a backward takes (``affine_backward`` → ``affine_forward``), if any."""
+    if not any(is_cache(p) for p in signature.params) or "backward" not in signature.name:
+        return None
+    forward = by_name.get(signature.name.replace("backward", "forward"))
+    return forward if forward is not None and any(is_cache(s) for s in forward.slots) else None
+
+
+def differentiated(slot: str | None, forward: Signature) -> str:
+    """The forward's input a backward's slot is the gradient of (``dw`` → ``w``), when the names say so."""
+    if slot is not None and slot.startswith("d") and slot[1:] in forward.params:
+        return slot[1:]
+    if slot is None and len(forward.params) == 1:
+        return forward.params[0]
+    return PLACEHOLDER
+
+
+def item_lines(signature: Signature, slot: str | None, forward: Signature | None = None) -> list[str]:
+    """One rubric item, as YAML lines: everything the reference tells, TO_FILL for the rest.
+
+    A backward that takes a forward's cache gets that forward as a ``setup`` call (so it
+    is graded on the cache the student's own forward makes), the forward's inputs, and
+    finite differences of the forward's output; a forward's own items are judged by the
+    reference alone.
+    """
     item_id = signature.name if slot is None else f"{signature.name}.{slot}"
+    inputs = list(signature.params)
+    if forward is not None:
+        inputs = list(forward.params) + [p for p in signature.params if not is_cache(p) and p not in forward.params]
     lines = [
         f"  - id: {item_id}",
         f"    label: {quoted(item_id)}",
@@ -93,13 +128,27 @@ def item_lines(signature: Signature, slot: str | None) -> list[str]:
         "    visibility: visible",
         "    inputs:",
     ]
-    lines += [f"      {param}: {{shape: {PLACEHOLDER}}}" for param in signature.params] or ["      {}"]
+    lines += [f"      {param}: {{shape: {PLACEHOLDER}}}" for param in inputs] or ["      {}"]
+    if forward is not None:
+        lines.append(
+            f"    setup: [{{call: {forward.name}, args: [{', '.join(forward.params)}], as: [{', '.join(forward.slots)}]}}]"
+        )
     lines.append(f"    args: [{', '.join(signature.params)}]")
     if slot is not None:
         lines.append(f"    slots: [{', '.join(signature.slots)}]")
         lines.append(f"    output: {slot}")
     lines.append(f"    returns: {PLACEHOLDER}")
-    lines.append(f"    finite_difference: {{forward: {PLACEHOLDER}, args: [{PLACEHOLDER}], wrt: {PLACEHOLDER}}}")
+    if forward is not None:
+        out = next((s for s in forward.slots if not is_cache(s)), PLACEHOLDER)
+        upstream = next((p for p in signature.params if not is_cache(p)), PLACEHOLDER)
+        lines.append(
+            f"    finite_difference: {{forward: {forward.name}, slot: {out}, args: [{', '.join(forward.params)}], "
+            f"wrt: {differentiated(slot, forward)}, upstream: {upstream}}}"
+        )
+    elif any(is_cache(s) for s in signature.slots):
+        lines.append("    # a forward's output is judged by the reference alone (no finite_difference)")
+    else:
+        lines.append(f"    finite_difference: {{forward: {PLACEHOLDER}, args: [{PLACEHOLDER}], wrt: {PLACEHOLDER}}}")
     return lines
 
 
@@ -126,10 +175,13 @@ def rubric_text(
         "",
         "equations:",
     ]
+    functions = list(functions)
+    by_name = {s.name: s for s in functions}
     for signature in functions:
         graded = [s for s in signature.slots if not is_cache(s)] if signature.slots else [None]
+        forward = partner_forward(signature, by_name)
         for slot in graded:
-            lines += item_lines(signature, slot) + [""]
+            lines += item_lines(signature, slot, forward) + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
