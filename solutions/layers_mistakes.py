@@ -263,8 +263,13 @@ def batchnorm_forward_eps_outside_sqrt(x, gamma, beta, bn_param):
 
 def batchnorm_backward_eps_forgotten(dout, cache):
     """You left eps out of the backward: the forward divided by sqrt(var + eps), so dx has the same 1 / sqrt(var + eps)."""
+    # The usual student code backpropagates step by step through (x - mean) and sqrt(var),
+    # so its dx is the gradient of an eps-free batchnorm; dgamma still uses the cached x_hat.
     x, x_hat, mu, var, gamma, beta, eps = cache
-    return REF.batchnorm_backward(dout, (x, x_hat, mu, var, gamma, beta, 0.0))
+    with np.errstate(all="ignore"):  # var = 0 (a constant column): the student's code divides by 0 too
+        dx, _, _ = REF.batchnorm_backward(dout, (x, (x - mu) / np.sqrt(var), mu, var, gamma, beta, 0.0))
+    _, dgamma, dbeta = REF.batchnorm_backward(dout, cache)
+    return dx, dgamma, dbeta
 
 
 def batchnorm_backward_dgamma_dbeta_swapped(dout, cache):
