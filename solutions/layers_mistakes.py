@@ -478,31 +478,25 @@ def max_pool_backward_naive_whole_window(dout, cache):
     return max_pool_backward_naive_spread_over_window(dout, cache) * (ph * pw)
 
 
+def _to_argmax(dout, x, pool_param, step_h, step_w, add):
+    """Each window's upstream gradient routed to the window's maximum, windows stepped by (step_h, step_w)."""
+    ph, pw = pool_param["pool_height"], pool_param["pool_width"]
+    dx = np.zeros(x.shape)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        window = x[n, c, i * step_h : i * step_h + ph, j * step_w : j * step_w + pw]
+        a, e = np.unravel_index(np.argmax(window), window.shape)
+        target = (n, c, i * step_h + a, j * step_w + e)
+        dx[target] = dx[target] + dout[n, c, i, j] if add else dout[n, c, i, j]
+    return dx
+
+
 def max_pool_backward_naive_overlap_overwrites(dout, cache):
     """Where windows overlap you overwrote the gradient: an entry that is the maximum of several windows gets the sum of their gradients (use +=)."""
     x, pool_param = cache
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    dx = np.zeros(x.shape)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(dout.shape[2]):
-                for j in range(dout.shape[3]):
-                    window = x[n, c, i * stride : i * stride + ph, j * stride : j * stride + pw]
-                    a, e = np.unravel_index(np.argmax(window), window.shape)
-                    dx[n, c, i * stride + a, j * stride + e] = dout[n, c, i, j]
-    return dx
+    return _to_argmax(dout, x, pool_param, pool_param["stride"], pool_param["stride"], add=False)
 
 
 def max_pool_backward_naive_steps_by_pool_size(dout, cache):
     """Your backward moves the windows by the pool size, not by the stride: output (i, j) came from the window starting at row i * stride, column j * stride."""
     x, pool_param = cache
-    ph, pw = pool_param["pool_height"], pool_param["pool_width"]
-    dx = np.zeros(x.shape)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(dout.shape[2]):
-                for j in range(dout.shape[3]):
-                    window = x[n, c, i * ph : i * ph + ph, j * pw : j * pw + pw]
-                    a, e = np.unravel_index(np.argmax(window), window.shape)
-                    dx[n, c, i * ph + a, j * pw + e] += dout[n, c, i, j]
-    return dx
+    return _to_argmax(dout, x, pool_param, pool_param["pool_height"], pool_param["pool_width"], add=True)
