@@ -55,7 +55,9 @@ Mistakes that can coincide with the reference on some inputs (expected):
 * ``max_pool_*_steps_by_pool_size`` when stride = pool_height = pool_width;
   ``max_pool_forward_naive_square_pool`` when pool_height = pool_width;
   ``max_pool_backward_naive_overlap_overwrites`` when windows do not overlap
-  (stride >= pool sizes) or no entry is the maximum of two windows.
+  (stride >= pool sizes) or no entry is the maximum of two windows;
+  ``max_pool_backward_naive_spread_over_window`` and ``_whole_window`` when the
+  pool is 1 x 1.
 """
 
 import importlib.util

@@ -2,11 +2,11 @@
 
 A stand-in for the grader, written only to check the assignment's content (the
 reference, the mistake catalog and the fixture corpus) on its own: it draws cases
-with the features the rubric's hidden cases must have (affine x of 2, 3 and 4
+with the features rubrics/layers.yaml's cases have (affine x of 2, 3 and 4
 dimensions, ReLU inputs with exact zeros, N = 1 and N > 1, batchnorm from an empty
-``bn_param``, in test mode, after a train call on the same dict, with a low variance
-and a large eps, dropout in both modes, conv with stride 1 to 3 and pad 0 to 2,
-square and non-square pools, overlapping and not), calls a module's functions the
+``bn_param``, in test mode after train calls on the same dict, with a low variance
+and a large eps, seeded dropout in both modes, conv with stride 1 to 3, pad 0 to 2
+and a 1 x 1 kernel, square, non-square and 1 x 1 pools, overlapping and not), calls a module's functions the
 way the cache contract says (a backward gets the cache its own module's forward
 made, and an upstream gradient shaped like the reference forward's output) and
 compares every item with the reference at rtol 1e-5 of the case's magnitude.
@@ -125,8 +125,8 @@ def cases(function: str, seed: int) -> tuple[Case, ...]:
             Case((n(5, D), g(), b(), {"mode": "train", "momentum": 0.8, "eps": 1e-4, **stats()})),
             Case((1 + 1e-3 * n(6, D), g(), b(), {"mode": "train"})),
             Case((n(4, D), g(), b(), {"mode": "train", "eps": 0.5, **stats()})),
-            Case((n(5, D), g(), b(), {"mode": "test", **stats()}), train=False),
             Case((n(3, D), g(), b(), {"mode": "test"}), warmup=(2 + n(6, D),), train=False),
+            Case((n(5, D), g(), b(), {"mode": "test", "momentum": 0.7, **stats()}), warmup=(n(4, D),), train=False),
         ]
     if function == "dropout_forward":
         shapes = [(4, 5), (3, 2, 4), (6, 3), (2, 2, 3, 3)]
@@ -135,7 +135,7 @@ def cases(function: str, seed: int) -> tuple[Case, ...]:
             for i, (s, p) in enumerate(zip(shapes, (0.3, 0.6, 0.8, 0.45)))
         ]
         test = [
-            Case((n(4, 5), {"p": 0.6, "mode": "test"}), train=False),
+            Case((n(4, 5), {"p": 0.6, "mode": "test", "seed": 5}), train=False),
             Case((n(3, 3), {"p": 0.3, "mode": "test", "seed": 3}), train=False),
         ]
         return train + test
@@ -148,6 +148,7 @@ def cases(function: str, seed: int) -> tuple[Case, ...]:
             (1, 3, 4, 5, 2, 3, 3, 1, 2),
             (2, 2, 7, 8, 2, 3, 2, 3, 1),
             (1, 2, 5, 5, 3, 2, 2, 1, 0),
+            (2, 2, 4, 5, 2, 1, 1, 2, 1),
         ]
         return [
             Case((n(N, C, H, W), n(F, C, HH, WW), n(F), {"stride": s, "pad": p}))
@@ -161,6 +162,7 @@ def cases(function: str, seed: int) -> tuple[Case, ...]:
             (2, 2, 5, 6, 2, 3, 1),
             (1, 3, 6, 6, 3, 3, 2),
             (2, 1, 7, 5, 2, 2, 3),
+            (1, 2, 4, 5, 1, 1, 1),
         ]
         return [
             Case((_no_ties(rng, (N, C, H, W)), {"pool_height": ph, "pool_width": pw, "stride": s}))
