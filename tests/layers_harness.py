@@ -4,7 +4,7 @@ A stand-in for the grader, written only to check the assignment's content (the
 reference, the mistake catalog and the fixture corpus) on its own: it draws cases
 with the features rubrics/layers.yaml's cases have (affine x of 2, 3 and 4
 dimensions, ReLU inputs with exact zeros, N = 1 and N > 1, batchnorm from an empty
-``bn_param``, in test mode after train calls on the same dict, with a low variance
+``bn_param``, in test mode with given statistics and after train calls on the same dict, with a low variance
 and a large eps, seeded dropout in both modes, conv with stride 1 to 3, pad 0 to 2
 and a 1 x 1 kernel, square, non-square and 1 x 1 pools, overlapping and not), calls a module's functions the
 way the cache contract says (a backward gets the cache its own module's forward
@@ -125,6 +125,7 @@ def cases(function: str, seed: int) -> tuple[Case, ...]:
             Case((n(5, D), g(), b(), {"mode": "train", "momentum": 0.8, "eps": 1e-4, **stats()})),
             Case((1 + 1e-3 * n(6, D), g(), b(), {"mode": "train"})),
             Case((n(4, D), g(), b(), {"mode": "train", "eps": 0.5, **stats()})),
+            Case((n(5, D), g(), b(), {"mode": "test", **stats()}), train=False),
             Case((n(3, D), g(), b(), {"mode": "test"}), warmup=(2 + n(6, D),), train=False),
             Case((n(5, D), g(), b(), {"mode": "test", "momentum": 0.7, **stats()}), warmup=(n(4, D),), train=False),
         ]
