@@ -188,13 +188,25 @@ def call(module, item_id: str, case: Case, seed: int):
         param["mode"] = "train"
         forward(*copy.deepcopy(case.warmup), *args[1:3], param)
         param["mode"] = "test"
-    result = forward(*args)
+    result = _tuple(forward(*args), 2, forward)
     if item.forward is not None:
         dout = _upstream(item, case, seed)
         result = getattr(module, item.function)(dout, result[1])
+        if item.slot is not None:
+            result = _tuple(result, 3, item.function)
     if item.key is not None:
         return args[-1].get(item.key)
     return result if item.slot is None else result[item.slot]
+
+
+class BadReturn(Exception):
+    """A function returned no tuple where the API has one, or one of the wrong length: a wrong answer, not a crash."""
+
+
+def _tuple(result, count: int, function) -> tuple:
+    if not isinstance(result, (tuple, list)) or len(result) != count:
+        raise BadReturn(f"{function}: expected a tuple of {count}")
+    return tuple(result)
 
 
 def _upstream(item: Item, case: Case, seed: int) -> np.ndarray:
@@ -248,6 +260,8 @@ def outcome(module, item_id: str, case: Case, seed: int) -> str:
         got = call(module, item_id, case, seed)
     except NotImplementedError:
         return "not_implemented"
+    except BadReturn:
+        return "wrong"
     except Exception:  # noqa: BLE001 - a submission's crash is an outcome
         return "raise"
     return compare(got, want, magnitude(case, want))

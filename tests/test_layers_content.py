@@ -200,7 +200,7 @@ def test_expected_yaml_uses_only_known_items_statuses_and_mistakes():
         for item_id, mistake_id in entry.get("mistake", {}).items():
             assert f"{ITEMS[item_id].function}_{mistake_id}" in CATALOG, (name, item_id, mistake_id)
         if name.startswith("buggy/"):
-            assert any(k in ITEMS for k in entry), f"{name} must lose points somewhere"
+            assert any(k in ITEMS for k in entry) or entry.get("warnings"), f"{name} must lose points or warn"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("correct/")))
