@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import QUIZ4_RUBRIC, REPO, grade, write_rubric_copy
+from conftest import FIXTURES, QUIZ4_RUBRIC, REPO, grade, write_rubric_copy
 from grader.assignment.rubric import load_rubric
 from grader.errors import UnsoundRubricError
 from grader.frontends.choice import choose_file
@@ -112,7 +112,10 @@ def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
     for test, result in zip(document["tests"], report.equations):
         assert test["max_score"] == result.equation.points
         assert test["visibility"] == result.equation.visibility
-        assert test["output_format"] == "md"
+        # a visible case with wrong values brings its heatmap, an inline SVG, which needs HTML
+        pictured = any(c.visible and c.status.value == "wrong_values" for c in result.cases)
+        assert test["output_format"] == ("html" if pictured else "md")
+        assert ("<svg" in test["output"]) == pictured
         assert test["status"] == ("passed" if test["score"] == test["max_score"] else "failed")
         assert result.equation.id in test["tags"] and result.status.value in test["tags"]
     validate_report(document["extra_data"]["report"])
@@ -122,12 +125,29 @@ def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
 def test_feedback_is_markdown_with_the_visible_case_and_only_a_count_of_hidden_ones(quiz4):
     report, _ = grade(EXAMPLE, quiz4)
     tests = {t["tags"][0]: t for t in results_from_report(report, "quiz4.py", 0.5)["tests"]}
-    averaged = tests["eq9"]["output"]
-    assert averaged.startswith("**Partial**")
-    assert "averaged over the batch" in averaged and "| entry | expected | got |" in averaged
-    assert "Hidden cases: 1 of 6 passed" in averaged  # 4 regular hidden cases and eq9's 2 label probes
-    assert "grad\\_S" in averaged, "underscores are escaped so Markdown doesn't italicize"
+    shape_only = tests["eq15"]["output"]  # wrong shape on the visible case: no picture, so Markdown
+    assert tests["eq15"]["output_format"] == "md" and shape_only.startswith("**Partial**")
+    assert "**Visible case 0** (N=" in shape_only and "Hidden cases: 0 of 4 passed" in shape_only
+    assert "grad\\_b1" in shape_only, "underscores are escaped so Markdown doesn't italicize"
     assert tests["eq1"]["status"] == "passed" and tests["eq15"]["status"] == "failed"
+
+
+def test_a_wrong_visible_case_gets_its_heatmap_in_html_and_a_hidden_one_gets_none(quiz4):
+    report, _ = grade(EXAMPLE, quiz4)
+    tests = {t["tags"][0]: t for t in results_from_report(report, "quiz4.py", 0.5)["tests"]}
+    averaged = tests["eq9"]
+    assert averaged["output_format"] == "html" and averaged["output"].startswith("<p><strong>Partial</strong>")
+    text = averaged["output"]
+    assert "averaged over the batch" in text and "<th>entry</th><th>expected</th><th>got</th>" in text
+    assert "Hidden cases: 1 of 6 passed" in text  # 4 regular hidden cases and eq9's 2 label probes
+    assert text.count("<svg") == 1 and "visible case 0: 72 of 72 entries wrong" in text
+    assert "<script" not in text and "href" not in text
+    # the shortcut is wrong on the hidden square case only: Markdown, and no picture anywhere
+    hidden_only, _ = grade(FIXTURES / "quiz4" / "buggy" / "eq1_square_shortcut.py", quiz4)
+    document = results_from_report(hidden_only, "quiz4.py", 0.5)
+    validate_results(document)
+    assert document["tests"][0]["status"] == "failed" and document["tests"][0]["output_format"] == "md"
+    assert "<svg" not in json.dumps(document)
 
 
 def test_each_equation_keeps_the_visibility_its_rubric_gives(tmp_path):

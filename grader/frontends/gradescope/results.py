@@ -11,6 +11,7 @@ can copy it when Python can't even start and both say the same thing.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,9 @@ from pathlib import Path
 
 from grader.assignment.rubric import Rubric
 from grader.frontends.markdown import code_block, code_span, escape_markdown
-from grader.grading.report import Report, report_to_dict, validate_report
+from grader.frontends.page import case_figures
+from grader.grading.checks import CheckResult
+from grader.grading.report import Report, display_text, report_to_dict, validate_report
 from grader.grading.scoring import EquationResult
 from grader.schemas import schema_error
 
@@ -42,30 +45,77 @@ def execution_seconds(elapsed: float) -> int:
     return max(0, math.ceil(elapsed))
 
 
-def equation_markdown(result: EquationResult, report: Report) -> str:
-    """One test's output: the verdict, the feedback, each visible case, and a count of hidden ones."""
-    eq = result.equation
-    lines = [
-        f"**{result.status.value.replace('_', ' ').capitalize()}**: {points(result.score)}/{points(eq.points)} points.",
-        "",
-        escape_markdown(result.feedback),
-    ]
-    cases = {case.index: case for case in report.cases[eq.id]}
-    hidden = [check for check in result.cases if not check.visible]
+def visible_cases(result: EquationResult, report: Report) -> list[tuple[CheckResult, str, str, str]]:
+    """(check, its dims as text, its verdict, the message or "") for each visible case, in order."""
+    cases = {case.index: case for case in report.cases[result.equation.id]}
+    shown = []
     for check in result.cases:
         if not check.visible:
             continue
-        dims = escape_markdown(", ".join(f"{k}={v}" for k, v in cases[check.index].dims.items()))
+        dims = ", ".join(f"{k}={v}" for k, v in cases[check.index].dims.items())
         verdict = check.status.value.replace("_", " ")
-        message = f": {escape_markdown(check.message)}" if check.message and check.status.value != "passed" else ""
-        lines += ["", f"**Visible case {check.index}** ({dims}): {verdict}{message}"]
+        message = check.message if check.message and check.status.value != "passed" else ""
+        shown.append((check, dims, verdict, message))
+    return shown
+
+
+def verdict_line(result: EquationResult) -> str:
+    status = result.status.value.replace("_", " ").capitalize()
+    return f"{status}: {points(result.score)}/{points(result.equation.points)} points."
+
+
+def hidden_line(result: EquationResult) -> str | None:
+    hidden = [check for check in result.cases if not check.visible]
+    if not hidden:
+        return None
+    passed = sum(check.status.value == "passed" for check in hidden)
+    return f"Hidden cases: {passed} of {len(hidden)} passed (their inputs are not shown)."
+
+
+def equation_markdown(result: EquationResult, report: Report) -> str:
+    """One test's output: the verdict, the feedback, each visible case, and a count of hidden ones."""
+    status, rest = verdict_line(result).split(":", 1)
+    lines = [f"**{status}**:{rest}", "", escape_markdown(result.feedback)]
+    for check, dims, verdict, message in visible_cases(result, report):
+        message = f": {escape_markdown(message)}" if message else ""
+        lines += ["", f"**Visible case {check.index}** ({escape_markdown(dims)}): {verdict}{message}"]
         if check.diff:
             lines += ["", "| entry | expected | got |", "|---|---|---|"]
             lines += [f"| {list(d['index'])} | {d['expected']:.6g} | {d['got']:.6g} |" for d in check.diff]
-    if hidden:
-        passed = sum(check.status.value == "passed" for check in hidden)
-        lines += ["", f"Hidden cases: {passed} of {len(hidden)} passed (their inputs are not shown)."]
+    if (hidden := hidden_line(result)) is not None:
+        lines += ["", hidden]
     return "\n".join(lines)
+
+
+def html_text(text: str) -> str:
+    """Plain text as HTML: escaped, its line breaks kept."""
+    return "<br>".join(html.escape(display_text(line)) for line in text.split("\n"))
+
+
+def equation_html(result: EquationResult, report: Report, figures: Sequence[str]) -> str:
+    """The same output as HTML, with the heatmaps of the visible cases (``figures``) after those cases.
+
+    Inline SVG rather than an ``<img>`` with a data URL: Gradescope sanitizes HTML
+    output, and sanitizers commonly drop ``data:image/svg+xml`` sources.
+    """
+    status, rest = verdict_line(result).split(":", 1)
+    parts = [
+        f"<p><strong>{html.escape(status)}</strong>:{html.escape(rest)}</p>",
+        f"<p>{html_text(result.feedback)}</p>",
+    ]
+    for check, dims, verdict, message in visible_cases(result, report):
+        said = f"{verdict}: {message}" if message else verdict
+        parts.append(f"<p><strong>Visible case {check.index}</strong> ({html.escape(dims)}): {html_text(said)}</p>")
+        if check.diff:
+            rows = "".join(
+                f"<tr><td>{list(d['index'])}</td><td>{d['expected']:.6g}</td><td>{d['got']:.6g}</td></tr>"
+                for d in check.diff
+            )
+            parts.append(f"<table><thead><tr><th>entry</th><th>expected</th><th>got</th></tr></thead>{rows}</table>")
+    parts += figures
+    if (hidden := hidden_line(result)) is not None:
+        parts.append(f"<p>{html_text(hidden)}</p>")
+    return "".join(parts)
 
 
 def summary_markdown(report: Report, graded: str) -> str:
@@ -98,14 +148,16 @@ def equation_entry(number: int, result: EquationResult, report: Report) -> dict:
     """One Gradescope test for one equation: passed only with full marks."""
     eq = result.equation
     full = result.score >= eq.points - 1e-9
+    # A visible case with wrong values gets its heatmap, which needs HTML; hidden cases never get one.
+    figures = case_figures(report, result)
     return {
         "name": eq.label,
         "number": str(number),
         "score": result.score,
         "max_score": eq.points,
         "status": "passed" if full else "failed",
-        "output": equation_markdown(result, report),
-        "output_format": "md",
+        "output": equation_html(result, report, figures) if figures else equation_markdown(result, report),
+        "output_format": "html" if figures else "md",
         "visibility": eq.visibility,
         "tags": [eq.id, eq.function, result.status.value, *result.flags],
     }
