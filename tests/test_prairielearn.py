@@ -13,6 +13,7 @@ the hostile test could not tell whether the permissions hold.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from grader.assignment.rubric import load_rubric
 from grader.frontends.cli import main
 from grader.frontends.prairielearn.build import ENTRYPOINT, build_question
 from grader.frontends.prairielearn.results import (
+    IMAGES_LEFT_OUT,
     MAX_RESULTS_BYTES,
     NOT_SHOWN_NAME,
     STAFF_MESSAGE,
@@ -209,6 +212,9 @@ def test_a_buggy_submission_loses_points_only_where_it_is_wrong_and_is_told_why(
     wrong = tests[label(eq_id)]
     assert wrong["points"] < wrong["max_points"] and words in wrong["output"]
     assert all(t["points"] == t["max_points"] for name, t in tests.items() if name != label(eq_id))
+    assert all("images" not in t for name, t in tests.items() if name != label(eq_id)), "right parts: no picture"
+    if eq_id == "eq9":  # wrong values on the visible case: its heatmap, from the real entrypoint
+        assert svg_of(wrong["images"][0]).startswith("<svg")
     total = sum(t["points"] for t in document["tests"]) / sum(t["max_points"] for t in document["tests"])
     assert document["score"] == pytest.approx(total, abs=1e-6) and 0 < document["score"] < 1
 
@@ -381,3 +387,40 @@ def test_an_oversized_result_is_cut_to_fit_with_a_note_and_stays_valid(quiz4):
     assert [t["name"] for t in fitted["tests"]] == [t["name"] for t in document["tests"]]
     with pytest.raises(ValueError, match="1 MB"):
         validate_results(document)
+
+
+def svg_of(image: dict) -> str:
+    assert image["url"].startswith("data:image/svg+xml;base64,")
+    return base64.b64decode(image["url"].split(",", 1)[1]).decode("utf-8")
+
+
+def test_a_wrong_visible_case_gets_its_heatmap_as_an_svg_data_url_and_hidden_cases_get_none(quiz4):
+    report, _ = grade(CORPUS / "buggy" / "eq12_scaled.py", quiz4)
+    document = results_from_report(report, "quiz4.py")
+    validate_results(document)
+    tests = by_name(document)
+    [image] = tests[label("eq12")]["images"]
+    picture = ET.fromstring(svg_of(image))
+    assert picture.tag == "{http://www.w3.org/2000/svg}svg" and "entries wrong" in picture.findtext("{*}title")
+    assert image["label"].startswith("visible case 0: ") and "red where yours is larger" in image["label"]
+    assert [name for name, test in tests.items() if "images" in test] == [label("eq12")]
+    assert "images" not in document, "pictures belong to the part they show"
+    # wrong on the hidden square case only: no picture anywhere
+    hidden_only, _ = grade(CORPUS / "buggy" / "eq1_square_shortcut.py", quiz4)
+    document = results_from_report(hidden_only, "quiz4.py")
+    validate_results(document)
+    assert by_name(document)[label("eq1")]["points"] < 2 and '"images"' not in json.dumps(document)
+
+
+def test_pictures_are_left_out_first_with_a_note_when_the_result_would_not_fit(quiz4):
+    report, _ = grade(CORPUS / "buggy" / "eq12_scaled.py", quiz4)
+    document = results_from_report(report, "quiz4.py")
+    pictured = by_name(document)[label("eq12")]
+    pictured["images"] = pictured["images"] * 3000  # a picture of a few KB, over and over: several MB
+    assert len(encoded(document)) > MAX_RESULTS_BYTES
+    fitted = fit_size(document)
+    validate_results(fitted)
+    eq12 = by_name(fitted)[label("eq12")]
+    assert "images" not in eq12 and eq12["output"].endswith(IMAGES_LEFT_OUT)
+    assert fitted["output"] == document["output"], "the text survives: the pictures were enough"
+    assert fitted["score"] == document["score"]

@@ -47,24 +47,30 @@ def points(value: float) -> str:
     return f"{value:g}"
 
 
-def case_figures(report: Report, result: EquationResult) -> list[str]:
-    """A heatmap for each visible case with wrong values; hidden cases never get one."""
-    figures = []
+def case_heatmaps(report: Report, result: EquationResult) -> list[tuple[str, heatmap.Heatmap]]:
+    """(label, heatmap) for each visible case with wrong values; hidden cases never get one."""
     cases = {case.index: case for case in report.cases[result.equation.id]}
+    pictures = []
     for check in result.cases:
-        case = cases[check.index]
-        picture = heatmap.for_check(case, check, report.rubric.settings)
-        if picture is None:
-            continue
-        label = f"visible case {check.index}"
-        figures.append(
-            "<figure>"
-            + heatmap.svg(picture, label)
-            + f"<figcaption>{e(label)}: {picture.wrong_count} of {picture.difference.size} entries wrong "
-            "(outlined). Colour is got − expected: red where yours is larger, blue where smaller.</figcaption>"
-            "</figure>"
-        )
-    return figures
+        picture = heatmap.for_check(cases[check.index], check, report.rubric.settings)
+        if picture is not None:
+            pictures.append((f"visible case {check.index}", picture))
+    return pictures
+
+
+def caption(label: str, picture: heatmap.Heatmap) -> str:
+    return (
+        f"{label}: {picture.wrong_count} of {picture.difference.size} entries wrong (outlined). "
+        "Colour is got − expected: red where yours is larger, blue where smaller."
+    )
+
+
+def case_figures(report: Report, result: EquationResult) -> list[str]:
+    """A figure (SVG and caption) for each visible case with wrong values; hidden cases never get one."""
+    return [
+        f"<figure>{heatmap.svg(picture, label)}<figcaption>{e(caption(label, picture))}</figcaption></figure>"
+        for label, picture in case_heatmaps(report, result)
+    ]
 
 
 def equation_section(report: Report, result: EquationResult) -> str:

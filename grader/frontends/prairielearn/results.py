@@ -15,18 +15,22 @@ A fault of the grader is the shipped ``fallback_results.json`` beside this modul
 Hidden cases stay hidden: a hidden case contributes its verdict to a count, never its
 inputs or values, and an equation whose rubric visibility is not ``visible`` is folded
 into one test that shows only the points those parts earned together (the total score
-shows that much anyway). Images: none yet (the heatmaps are another issue's); the key
-is left out rather than filled with placeholders.
+shows that much anyway). Images: a test gets the heatmap of each visible case with
+wrong values, an SVG data URL in its ``images``; hidden cases and parts not shown get
+none. A result too large for the 1 MB limit loses its pictures first, then text.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import grader
 from grader.assignment.rubric import Rubric
+from grader.frontends.page import caption, case_heatmaps
+from grader.grading import heatmap
 from grader.grading.report import Report
 from grader.grading.scoring import EquationResult
 from grader.schemas import schema_error
@@ -35,6 +39,10 @@ from grader.schemas import schema_error
 MAX_RESULTS_BYTES = 1_000_000
 SIZE_MARGIN_BYTES = 16_000
 TRUNCATION_NOTE = "\n[... cut here: the full text would not fit in PrairieLearn's 1 MB results limit]"
+IMAGES_LEFT_OUT = (
+    "\n[The pictures of where your answer is wrong are left out: they would not fit PrairieLearn's 1 MB limit.]"
+)
+SVG_DATA_URL = "data:image/svg+xml;base64,"
 FALLBACK_FILE = Path(__file__).resolve().parent / "fallback_results.json"
 
 
@@ -80,10 +88,21 @@ def equation_output(result: EquationResult, report: Report) -> str:
     return "\n".join(lines)
 
 
+def equation_images(result: EquationResult, report: Report) -> list[dict]:
+    """The heatmap of each visible case with wrong values, as an SVG data URL; hidden cases get none."""
+    return [
+        {
+            "label": caption(label, picture),
+            "url": SVG_DATA_URL + base64.b64encode(heatmap.svg(picture, label).encode("utf-8")).decode("ascii"),
+        }
+        for label, picture in case_heatmaps(report, result)
+    ]
+
+
 def equation_test(result: EquationResult, report: Report) -> dict:
     eq = result.equation
     verdict = result.status.value.replace("_", " ")
-    return {
+    test = {
         "name": eq.label,
         "description": f"The function {eq.function}() in your file.",
         "points": result.score,
@@ -91,6 +110,9 @@ def equation_test(result: EquationResult, report: Report) -> dict:
         "message": f"{verdict.capitalize()}: {points(result.score)}/{points(eq.points)} points.",
         "output": equation_output(result, report),
     }
+    if images := equation_images(result, report):
+        test["images"] = images
+    return test
 
 
 def not_shown_test(results: Sequence[EquationResult]) -> dict:
@@ -167,6 +189,16 @@ def fit_size(document: dict, limit: int = MAX_RESULTS_BYTES - SIZE_MARGIN_BYTES)
     if size <= limit:
         return document
     document = json.loads(json.dumps(document))
+    # Pictures go first, the largest first: the words say what is wrong without them.
+    pictured = sorted(
+        (test for test in document.get("tests", []) if test.get("images")),
+        key=lambda test: -len(json.dumps(test["images"])),
+    )
+    for test in pictured:
+        if len(encoded(document)) <= limit:
+            return document
+        del test["images"]
+        test["output"] = test.get("output", "") + IMAGES_LEFT_OUT
     texts = [(document, "output"), (document, "message")]
     texts += [(test, key) for test in document.get("tests", []) for key in ("output", "message", "description")]
     # Cut the longest first, to half of the excess plus the note each round, so short texts survive.
