@@ -96,6 +96,14 @@ def make_mixed_class(root: Path, secret: Path) -> Path:
     return root
 
 
+def ada_and_bob(course: Path) -> Path:
+    """A class of two: ada's file is correct, bob's flips eq. (1)'s sign."""
+    course.mkdir()
+    (course / "ada.py").write_text(CORRECT)
+    shutil.copy(FIXTURES / "buggy" / "eq1_sign.py", course / "bob.py")
+    return course
+
+
 def read_gradebook(outdir: Path) -> dict[str, dict[str, str]]:
     text = (outdir / "gradebook.csv").read_text(encoding="utf-8-sig")
     return {row["id"]: row for row in csv.DictReader(io.StringIO(text))}
@@ -153,6 +161,42 @@ def test_every_submission_of_the_mixed_class_has_a_schema_valid_report(graded_cl
         assert document["submission"]["metadata"]["id"] == sub_id
     judy = (graded_class / "reports" / "judy.json").read_text()
     assert "answer key" not in judy  # the symlinked file was never read
+
+
+def page_of(outdir: Path, sub_id: str) -> str:
+    return (outdir / "pages" / f"{sub_id}.html").read_text(encoding="utf-8")
+
+
+def test_every_submission_gets_its_own_page_linked_from_the_summary(graded_class):
+    pages = sorted(p.stem for p in (graded_class / "pages").iterdir())
+    assert pages == sorted(EXPECTED)
+    summary = (graded_class / "summary.html").read_text(encoding="utf-8")
+    for sub_id in EXPECTED:
+        assert f'<a href="pages/{sub_id}.html">page</a> · <a href="reports/{sub_id}.json">JSON</a>' in summary
+        page = page_of(graded_class, sub_id)
+        assert page.startswith("<!DOCTYPE html>") and f"{sub_id}</p>" in page and "<script" not in page
+    bob = page_of(graded_class, "bob")  # eq. (1)'s sign flipped: wrong on the visible case too
+    assert bob.split('<section id="eq1">')[1].split("</section>")[0].count('class="heatmap"') == 1
+    assert bob.count("<svg") == 1 and "<svg" not in page_of(graded_class, "alice")
+    assert "Not graded: kim: not a notebook: the JSON has no cells" in page_of(graded_class, "kim")
+    assert "Total: 0/11" in page_of(graded_class, "leo") and "<section" not in page_of(graded_class, "kim")
+    dave = json.loads((graded_class / "reports" / "dave.json").read_text())  # eq. (9) averaged
+    eq9 = next(eq for eq in dave["equations"] if eq["id"] == "eq9")
+    assert sum(case["status"] == "wrong_values" for case in eq9["cases"]) > 1
+    assert page_of(graded_class, "dave").count("<svg") == 1, "a picture for the visible case only, never a hidden one"
+
+
+def test_a_missing_page_is_made_again_by_a_rerun_which_regrades_only_that_submission(rubric, tmp_path, capsys):
+    source = ada_and_bob(tmp_path / "class")
+    outdir = tmp_path / "out"
+    assert grade_batch(source, "-o", outdir, "--rubric", rubric) == 0
+    before = page_of(outdir, "bob")
+    (outdir / "pages" / "bob.html").unlink()
+    capsys.readouterr()
+    assert grade_batch(source, "-o", outdir, "--rubric", rubric) == 0
+    out = capsys.readouterr().out
+    assert "1 this run" in out and "1 already up to date" in out
+    assert page_of(outdir, "bob") == before
 
 
 def test_the_class_summary_lists_the_submissions_that_need_a_human_look(graded_class):
@@ -278,6 +322,8 @@ def test_a_batch_killed_mid_run_and_rerun_gives_the_same_gradebook(rubric, tmp_p
     assert (outdir / "gradebook.csv").read_bytes() == (tmp_path / "whole" / "gradebook.csv").read_bytes()
     assert (outdir / "summary.json").read_bytes() == (tmp_path / "whole" / "summary.json").read_bytes()
     assert not [p.name for p in (outdir / "reports").iterdir() if p.name.startswith(".")]
+    for page in (tmp_path / "whole" / "pages").iterdir():
+        assert (outdir / "pages" / page.name).read_bytes() == page.read_bytes(), page.name
 
 
 def test_a_rerun_skips_up_to_date_reports_and_retries_only_the_ungradable(graded_class, mixed_class, rubric, capsys):
@@ -300,6 +346,10 @@ def test_sharding_and_merging_give_the_same_gradebook_as_one_batch(graded_class,
     assert grade_batch("merge", *shards, "-o", tmp_path / "merged") == 0
     for name in ("gradebook.csv", "summary.json", "summary.html"):
         assert (tmp_path / "merged" / name).read_bytes() == (graded_class / name).read_bytes(), name
+    for sub_id in EXPECTED:  # the students' pages are copied with their reports
+        assert page_of(tmp_path / "merged", sub_id) == page_of(graded_class, sub_id), sub_id
+    (shards[0] / "pages" / f"{read_gradebook(shards[0]).popitem()[0]}.html").unlink()
+    assert grade_batch("merge", *shards, "-o", tmp_path / "again") == 2, "a shard without a page is unfinished"
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -369,10 +419,7 @@ def test_a_class_folder_with_non_utf8_names_is_graded_and_gets_its_gradebook(rub
 
 
 def test_only_regrades_the_one_submission_and_keeps_the_gradebook_whole(rubric, tmp_path, capsys):
-    course = tmp_path / "class"
-    course.mkdir()
-    (course / "ada.py").write_text(CORRECT)
-    shutil.copy(FIXTURES / "buggy" / "eq1_sign.py", course / "bob.py")
+    course = ada_and_bob(tmp_path / "class")
     outdir = tmp_path / "out"
     assert grade_batch(course, "-o", outdir, "--rubric", rubric, "--only", "bob") == 0
     assert "No gradebook yet: 1 other submission(s) have no report" in capsys.readouterr().out

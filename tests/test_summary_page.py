@@ -127,6 +127,8 @@ def test_every_submission_has_a_row_and_import_failures_need_a_look():
         table = page[page.index(f'id="by-{order}"') :]
         table = table[: table.index("</table>")]
         assert table.count("<tr>") == len(rows) + 1 and table.count('href="reports/') == len(rows)
+        for row in rows:  # each row links the student's page, and the report beside it
+            assert f'<a href="pages/{row.id}.html">page</a> · <a href="reports/{row.id}.json">JSON</a>' in table
     by_total = page[page.index('id="by-total"') :]
     first = re.search(r"<tr><td>(\w+)", by_total[by_total.index("<tbody>") :]).group(1)
     assert max(rows, key=lambda r: (r.total, [-ord(c) for c in r.id])).id == first

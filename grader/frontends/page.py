@@ -89,6 +89,17 @@ def equation_section(report: Report, result: EquationResult) -> str:
     return "".join(body)
 
 
+def about_the_file(report: Report) -> str:
+    """What is said about the whole file, once: why it was not graded or not imported, and the notes."""
+    said = []
+    if report.flags and report.metadata.get("grading_error"):  # not graded at all (``ungraded_report``)
+        said.append(f"Not graded: {report.metadata['grading_error']}")
+    if report.notice:
+        said.append(report.notice)
+    said += report.notes
+    return "".join(f'<p class="feedback notice">{e(text)}</p>' for text in said)
+
+
 def render_page(report: Report) -> str:
     """The whole page as one HTML string."""
     rubric = report.rubric
@@ -100,18 +111,26 @@ def render_page(report: Report) -> str:
     )
     sections = "".join(equation_section(report, r) for r in report.equations)
     name = Path(display_text(report.submission_path)).name
+    who = " · ".join(e(report.metadata[key]) for key in ("name", "id") if report.metadata.get(key))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(rubric.title)}: {e(name)}</title><style>{STYLE}</style></head><body><main>"
         f"<h1>{e(rubric.title)}</h1>"
-        f'<p class="meta">{e(name)} · sha256 {e(report.submission_sha256[:12])}</p>'
+        + (f'<p class="meta">{who}</p>' if who else "")
+        + f'<p class="meta">{e(name)} · sha256 {e(report.submission_sha256[:12])}</p>'
         f'<p class="total">Total: {points(report.score)}/{points(report.max_score)}</p>'
-        f"<table><thead><tr><th>eq</th><th>function</th><th>score</th><th>status</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-        '<p class="legend">Pictures show visible cases only: each square is one entry of the answer, '
-        "outlined where it is wrong.</p>"
-        f"{sections}</main></body></html>\n"
+        f"{about_the_file(report)}"
+        + (
+            "<table><thead><tr><th>eq</th><th>function</th><th>score</th><th>status</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            '<p class="legend">Pictures show visible cases only: each square is one entry of the answer, '
+            "outlined where it is wrong.</p>"
+            if report.equations
+            else ""
+        )
+        + f"{sections}</main></body></html>\n"
     )
 
 

@@ -19,8 +19,8 @@ from grader.assignment.rubric import load_rubric, resolve_rubric_path
 from grader.frontends.batch.export import MAX_FIELD_CHARS, MAX_FOLDER_CHARS, MAX_JOINED_CHARS, read_gradescope_metadata
 from grader.frontends.batch.outdir import write_checked_report
 from grader.frontends.batch.roster import RosterError, find_submissions
-from grader.frontends.batch.tasks import Task, failure_report
-from grader.grading.report import NotGraded
+from grader.frontends.batch.tasks import Task, failure
+from grader.grading.report import NotGraded, report_to_dict
 
 pytestmark = pytest.mark.redteam
 
@@ -58,9 +58,11 @@ def test_a_file_with_a_non_utf8_name_is_listed_and_its_failure_report_can_be_wri
     by_id = {s.id: s for s in found}
     assert set(by_id) == {"caf_", "caf_-pipe"} and by_id["caf_"].path is not None
     task = Task(by_id["caf_-pipe"], None, tmp_path / "out" / "reports" / "caf_-pipe.json")
-    document = failure_report(task, rubric, NotGraded.UNGRADABLE.value, by_id["caf_-pipe"].problem)
-    write_checked_report(document, task.report)
+    report = failure(task, rubric, NotGraded.UNGRADABLE.value, by_id["caf_-pipe"].problem)
+    write_checked_report(report_to_dict(report), task.report, report)
     written = json.loads(task.report.read_text(encoding="utf-8"))
+    page = (tmp_path / "out" / "pages" / "caf_-pipe.html").read_text(encoding="utf-8")
+    assert "Not graded: caf\ufffd-pipe.py is not a regular file" in page
     assert written["submission"]["metadata"]["source"] == "caf\ufffd-pipe.py"
     assert written["submission"]["metadata"]["grading_error"].startswith("caf\ufffd-pipe.py is not a regular file")
 

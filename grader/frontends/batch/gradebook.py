@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from types import MappingProxyType
 
 from grader.grading.report import NotGraded
@@ -107,6 +108,12 @@ def status_of(document: Mapping) -> SubmissionStatus:
     if UNGRADABLE_FLAG in flags:
         return SubmissionStatus.UNGRADABLE
     return SubmissionStatus.REVIEW if review_flags(document) else SubmissionStatus.GRADED
+
+
+def page_name(report: str) -> str:
+    """The student's page of a report: ``reports/ID.json`` -> ``pages/ID.html`` (a folder to hand out as it is)."""
+    path = PurePosixPath(report)
+    return str(path.parent.parent / "pages" / f"{path.stem}.html")
 
 
 def row_from_report(document: Mapping, report: str) -> Row:

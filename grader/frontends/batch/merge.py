@@ -2,7 +2,7 @@
 
 Shards must agree on everything that makes a grade (rubric, reference, grader), cover
 every slice of one split exactly once, and be finished; the joined folder then gets
-the reports, a manifest listing every submission, and a gradebook and summary rebuilt
+the reports and students' pages, a manifest listing every submission, and a gradebook and summary rebuilt
 from the reports, byte for byte those of a single run.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader.errors import BatchError
 from grader.files import write_bytes_atomic, write_json_atomic
-from grader.frontends.batch.gradebook import Row
+from grader.frontends.batch.gradebook import Row, page_name
 from grader.frontends.batch.outdir import (
     MANIFEST,
     exclusive,
@@ -62,7 +62,7 @@ def check_mergeable(sources: Sequence[Path], manifests: Sequence[dict]) -> None:
 
 
 def merge_folders(sources: Sequence[Path], dest: Path) -> list[Row]:
-    """Copy every shard's reports into ``dest`` and write its manifest, gradebook and summary."""
+    """Copy every shard's reports and pages into ``dest`` and write its manifest, gradebook and summary."""
     manifests = [read_manifest(source) for source in sources]
     check_mergeable(sources, manifests)
     items = []
@@ -78,9 +78,10 @@ def merge_folders(sources: Sequence[Path], dest: Path) -> list[Row]:
     with exclusive(dest):
         sweep_temporaries(dest)
         for source, item in items:
-            origin, target = source / item["report"], dest / item["report"]
-            if not target.exists() or not os.path.samefile(origin, target):
-                write_bytes_atomic(target, origin.read_bytes())
+            for name in (page_name(item["report"]), item["report"]):  # the page first, as a worker writes them
+                origin, target = source / name, dest / name
+                if not target.exists() or not os.path.samefile(origin, target):
+                    write_bytes_atomic(target, origin.read_bytes())
         merged = {
             **manifests[0],
             "inputs": sorted({i for m in manifests for i in m["inputs"]}),

@@ -1,6 +1,7 @@
 """The batch's output folder: its lock, its manifest, its reports, and what a rerun may keep.
 
     reports/ID.json   every submission's report, schema-valid even when it could not be graded
+    pages/ID.html     the student's page of it (``grader/frontends/page.py``: visible cases only), written first
     gradebook.csv     a row per submission (see ``gradebook.py``)
     summary.json      class statistics; summary.html shows them on one self-contained page
     batch.json        what the run covered (rubric, shard, submissions): ``merge`` reads it
@@ -29,13 +30,14 @@ from grader.assignment.rubric import Rubric
 from grader.errors import BatchError
 from grader.files import write_bytes_atomic, write_json_atomic
 from grader.frontends.batch.export import sha256_file
-from grader.frontends.batch.gradebook import Row, equation_ids, render_gradebook, row_from_report
+from grader.frontends.batch.gradebook import Row, equation_ids, page_name, render_gradebook, row_from_report
 from grader.frontends.batch.roster import Submission
 from grader.frontends.batch.summary import summarize_class
 from grader.frontends.batch.summary_page import render_html
 from grader.frontends.batch.tasks import Shard, Task
+from grader.frontends.page import render_page
 from grader.grading.notebook import max_bytes
-from grader.grading.report import NotGraded, display_text, grader_code_sha256, validate_report
+from grader.grading.report import NotGraded, Report, display_text, grader_code_sha256, validate_report
 
 MANIFEST = "batch.json"
 MANIFEST_VERSION = 1
@@ -51,7 +53,7 @@ def report_name(submission_id: str) -> str:
 
 def sweep_temporaries(outdir: Path) -> None:
     """Remove temporary files a killed run left behind (never a finished file)."""
-    for folder in (outdir, outdir / "reports"):
+    for folder in (outdir, outdir / "reports", outdir / "pages"):
         if folder.is_dir():
             for item in folder.iterdir():
                 if item.is_file() and item.name != LOCK and _TEMPORARY.match(item.name):
@@ -90,9 +92,13 @@ def read_json(path: Path) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def write_checked_report(document: dict, path: Path) -> None:
-    """Validate against the report schema and write atomically."""
+def write_checked_report(document: dict, path: Path, report: Report) -> None:
+    """Validate against the report schema, then write the student's page and the report, atomically.
+
+    The page first: a report on disk means its submission is done, page included.
+    """
     validate_report(document)
+    write_bytes_atomic(page_name(str(path)), render_page(report).encode("utf-8"))
     write_json_atomic(path, document)
 
 
@@ -172,12 +178,14 @@ def plan(
 ) -> tuple[list[Task], int]:
     """The tasks still to do, and how many submissions already have an up-to-date report.
 
-    Submissions whose id is in ``forced`` are regraded even when their report is current.
+    Submissions whose id is in ``forced`` are regraded even when their report is current,
+    and so are those whose page is missing (it is made from the grade, not the report).
     """
     tasks, done = [], 0
     for submission in submissions:
         task = Task(submission, planned_sha256(submission), outdir / report_name(submission.id))
-        if submission.id not in forced and current_report(task, rubric) is not None:
+        page = outdir / page_name(report_name(submission.id))
+        if submission.id not in forced and page.is_file() and current_report(task, rubric) is not None:
             done += 1
         else:
             tasks.append(task)
@@ -191,8 +199,12 @@ def clear_outputs(outdir: Path) -> None:
 
 
 def missing_reports(outdir: Path, manifest: dict) -> list[str]:
-    """The ids in the manifest whose report is not in the folder yet."""
-    return [item["id"] for item in manifest["submissions"] if not (outdir / item["report"]).is_file()]
+    """The ids in the manifest whose report or page is not in the folder yet."""
+    return [
+        item["id"]
+        for item in manifest["submissions"]
+        if not ((outdir / item["report"]).is_file() and (outdir / page_name(item["report"])).is_file())
+    ]
 
 
 def read_rows(outdir: Path, manifest: dict) -> list[Row]:

@@ -22,9 +22,9 @@ from pathlib import Path
 from grader.assignment.rubric import Rubric
 from grader.errors import BatchError
 from grader.frontends.batch.outdir import current_report, write_checked_report
-from grader.frontends.batch.tasks import Outcome, Task, failure_report, outcome_of
+from grader.frontends.batch.tasks import Outcome, Task, failure, outcome_of
 from grader.frontends.batch.worker import run_worker
-from grader.grading.report import NotGraded
+from grader.grading.report import NotGraded, report_to_dict
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -166,8 +166,9 @@ class Pool:
         document = current_report(task, self.rubric)  # it may have written the report just before dying
         if document is None:
             message = f"{why}; this is a fault of the grader or the machine, not the student's: rerun to retry"
-            document = failure_report(task, self.rubric, NotGraded.GRADER_ERROR.value, message)
-            write_checked_report(document, task.report)
+            report = failure(task, self.rubric, NotGraded.GRADER_ERROR.value, message)
+            document = report_to_dict(report)
+            write_checked_report(document, task.report, report)
         self.on_done(outcome_of(document, task.submission.id, time.monotonic() - worker.started))
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
-from grader.frontends.batch.gradebook import format_mean, format_points
+from grader.frontends.batch.gradebook import format_mean, format_points, page_name
 
 CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --bar: #2f6fde; --pass: #1a7f37; --warn: #9a6700;
@@ -176,7 +176,12 @@ def status_badge(status: str) -> str:
 
 
 def report_link(item: Mapping) -> str:
-    return f'<a href="{esc(item["report"])}">JSON</a>'
+    """The student's page (what they see) and the report (everything, hidden cases included)."""
+    return f'<a href="{esc(page_name(item["report"]))}">page</a> · <a href="{esc(item["report"])}">JSON</a>'
+
+
+def page_link(item: Mapping) -> str:
+    return f'<a href="{esc(page_name(item["report"]))}">{esc(item["id"])}</a>'
 
 
 def student_table(rows: Sequence[Mapping], order: str) -> list[str]:
@@ -273,7 +278,7 @@ def render_html(summary: Mapping) -> str:
     for item in summary["needs_review"]:
         who = " · ".join(esc(v) for v in (item["name"], item["email"]) if v)
         out.append(
-            f'<tr><td><a href="{esc(item["report"])}">{esc(item["id"])}</a>'
+            f"<tr><td>{page_link(item)}"
             f"{'<br><span class=count>' + who + '</span>' if who else ''}</td>"
             f"<td>{status_badge(item['status'])}</td>"
             f"<td class='num'>{esc(format_points(item['total'])) or '–'}</td>"

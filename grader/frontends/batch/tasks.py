@@ -17,7 +17,7 @@ from grader.assignment.rubric import Rubric
 from grader.errors import BatchError
 from grader.frontends.batch.gradebook import SubmissionStatus, format_points, row_from_report
 from grader.frontends.batch.roster import Submission
-from grader.grading.report import NotGraded, report_to_dict, ungraded_report
+from grader.grading.report import NotGraded, Report, report_to_dict, ungraded_report
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,17 @@ def outcome_of(document: dict, submission_id: str, seconds: float) -> Outcome:
     return Outcome(submission_id, row.status, row.total, row.max_score, seconds)
 
 
-def failure_report(task: Task, rubric: Rubric, flag: str, message: str) -> dict:
-    """The report document of a task that could not be graded: ``flag`` is a ``NotGraded`` value.
+def failure(task: Task, rubric: Rubric, flag: str, message: str) -> Report:
+    """The Report of a task that could not be graded: ``flag`` is a ``NotGraded`` value.
 
     The path is the file's when one was picked, else the entry's place in the class;
     the submission's metadata (who, where) is kept beside the reason.
     """
     submission = task.submission
     path = str(submission.path) if submission.path else submission.source
-    report = ungraded_report(rubric, path, task.sha256, NotGraded(flag), message, submission.metadata())
-    return report_to_dict(report)
+    return ungraded_report(rubric, path, task.sha256, NotGraded(flag), message, submission.metadata())
+
+
+def failure_report(task: Task, rubric: Rubric, flag: str, message: str) -> dict:
+    """The report document of ``failure``."""
+    return report_to_dict(failure(task, rubric, flag, message))

@@ -28,7 +28,7 @@ import time
 from grader.assignment.rubric import Rubric, load_rubric
 from grader.errors import GraderError, SubmissionFileError
 from grader.frontends.batch.outdir import write_checked_report
-from grader.frontends.batch.tasks import Outcome, Task, failure_report, outcome_of
+from grader.frontends.batch.tasks import Outcome, Task, failure, outcome_of
 from grader.grading.pipeline import grade_submission
 from grader.grading.report import NotGraded, report_to_dict
 from grader.sandbox.host import SandboxHost
@@ -85,18 +85,20 @@ def grade_task(task: Task, rubric: Rubric, host: SandboxHost, watch: MainWatch |
         document = report_to_dict(report)
     except SubmissionFileError as err:  # named by its place in the class, so shards on other machines agree
         message = str(err).replace(str(submission.path), submission.source) if submission.path else str(err)
-        document = failure_report(task, rubric, NotGraded.UNGRADABLE.value, message)
+        report = failure(task, rubric, NotGraded.UNGRADABLE.value, message)
+        document = report_to_dict(report)
     except Exception as err:  # noqa: BLE001 - a grader fault on one submission must not stop the class
-        document = failure_report(
+        report = failure(
             task,
             rubric,
             NotGraded.GRADER_ERROR.value,
             f"the grader failed on this submission ({type(err).__name__}: {err}); this is a fault of the "
             f"grader or its setup, not the student's: rerun the batch to retry, or run `grade` on the file alone",
         )
+        document = report_to_dict(report)
     if watch is not None:
         watch.check()
-    write_checked_report(document, task.report)
+    write_checked_report(document, task.report, report)
     return outcome_of(document, submission.id, time.monotonic() - started)
 
 
