@@ -16,14 +16,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grader.assignment.cache import cache_key, read_cached, store_cached
+from grader.assignment.consistency import check_consistency, check_probes, function_slots
+from grader.assignment.items import (
+    DimRule,
+    Equation,
+    FiniteDifference,
+    InputSpec,
+    Mistake,
+    SetupStep,
+    Variant,
+    parse_dim_rules,
+    parse_equation,
+    parse_input,
+)
 from grader.errors import RubricError
 from grader.schemas import SCHEMA_DIR, validate_against_schema
 
-if TYPE_CHECKING:
-    pass
+__all__ = [
+    "DimRule",
+    "Equation",
+    "FiniteDifference",
+    "InputSpec",
+    "Mistake",
+    "Rubric",
+    "Settings",
+    "SetupStep",
+    "Tolerance",
+    "Variant",
+    "check_probes",
+    "load_rubric",
+    "parse_equation",
+    "parse_input",
+]
 
 # jsonschema and yaml are imported where they are used: together they take longer to
 # import than a whole `grade` run with a cached rubric (see grader/assignment/cache.py) needs.
@@ -49,6 +76,7 @@ class Settings:
     visible_cases: int = 1
     hidden_cases: int = 4
     dims: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    derived: Mapping[str, DimRule] = field(default_factory=lambda: MappingProxyType({}))  # dims from expressions
     batch_dim: str | None = None
     tolerance: Tolerance = Tolerance(rtol=1e-5, atol=1e-8)
     fd_step: float = 1e-6
@@ -63,60 +91,6 @@ class Settings:
     shape_credit: float = 0.5
     mutation_penalty: float = 0.0
     forbidden_imports: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How one named input is generated: drawn (normal, uniform, labels) or derived."""
-
-    name: str
-    kind: str = "normal"
-    shape: tuple[str | int, ...] = ()
-    scale: float = 1.0
-    low: float = 0.0
-    high: float = 1.0
-    classes: str | None = None
-    exact_zeros: float = 0.0
-    derive: str | None = None
-    derive_from: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FiniteDifference:
-    """What the finite-difference oracle differentiates: sum(upstream * forward(args)) wrt one arg."""
-
-    forward: str
-    args: tuple[str, ...]
-    wrt: str
-    upstream: str | None = None
-    kink_input: str | None = None
-    kink_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class Mistake:
-    id: str
-    function: str
-    hint: str
-
-
-@dataclass(frozen=True)
-class Equation:
-    id: str
-    label: str
-    function: str
-    points: float
-    visibility: str
-    inputs: tuple[InputSpec, ...]
-    args: tuple[str, ...]
-    returns: tuple[str | int, ...]
-    finite_difference: FiniteDifference
-    mistakes: tuple[Mistake, ...] = ()
-    probes: tuple[str, ...] = ()
-
-    @property
-    def repeat_call(self) -> bool:
-        return "repeat_call" in self.probes
 
 
 @dataclass(frozen=True)
@@ -138,6 +112,11 @@ class Rubric:
         return sum(eq.points for eq in self.equations)
 
     @functools.cached_property
+    def function_slots(self) -> dict[str, tuple[str, ...]]:
+        """Each graded function's return slots (``finite_difference.slot`` names one of them)."""
+        return function_slots(self.equations)
+
+    @functools.cached_property
     def assignment_sha256(self) -> str:
         """One hash of every file that decides a grade: the rubric, reference, catalog and template.
 
@@ -156,10 +135,12 @@ def parse_settings(raw: dict) -> Settings:
     tol = raw.get("tolerance", {})
     fd = raw.get("finite_difference", {})
     defaults = Settings()
+    rules = parse_dim_rules(raw.get("dims", {}), "settings.dims")
     return Settings(
         visible_cases=cases.get("visible", defaults.visible_cases),
         hidden_cases=cases.get("hidden", defaults.hidden_cases),
-        dims=MappingProxyType({k: (int(v[0]), int(v[1])) for k, v in raw.get("dims", {}).items()}),
+        dims=MappingProxyType({k: (r.low, r.high) for k, r in rules.items() if r.expression is None}),
+        derived=MappingProxyType({k: r for k, r in rules.items() if r.expression is not None}),
         batch_dim=raw.get("batch_dim"),
         tolerance=Tolerance(tol.get("rtol", defaults.tolerance.rtol), tol.get("atol", defaults.tolerance.atol)),
         fd_step=fd.get("step", defaults.fd_step),
@@ -175,119 +156,6 @@ def parse_settings(raw: dict) -> Settings:
         mutation_penalty=float(raw.get("mutation_penalty", defaults.mutation_penalty)),
         forbidden_imports=tuple(raw.get("forbidden_imports", ())),
     )
-
-
-def parse_input(name: str, raw: dict) -> InputSpec:
-    return InputSpec(
-        name=name,
-        kind="derived" if "derive" in raw else raw.get("kind", "normal"),
-        shape=tuple(raw.get("shape", ())),
-        scale=float(raw.get("scale", 1.0)),
-        low=float(raw.get("low", 0.0)),
-        high=float(raw.get("high", 1.0)),
-        classes=raw.get("classes"),
-        exact_zeros=float(raw.get("exact_zeros", 0.0)),
-        derive=raw.get("derive"),
-        derive_from=tuple(raw.get("from", ())),
-    )
-
-
-def parse_equation(raw: dict) -> Equation:
-    fd = raw["finite_difference"]
-    kinks = fd.get("kinks") or {}
-    return Equation(
-        id=raw["id"],
-        label=raw["label"],
-        function=raw["function"],
-        points=float(raw["points"]),
-        visibility=raw.get("visibility", "visible"),
-        inputs=tuple(parse_input(name, spec) for name, spec in raw["inputs"].items()),
-        args=tuple(raw["args"]),
-        returns=tuple(raw["returns"]),
-        finite_difference=FiniteDifference(
-            forward=fd["forward"],
-            args=tuple(fd["args"]),
-            wrt=fd["wrt"],
-            upstream=fd.get("upstream"),
-            kink_input=kinks.get("input"),
-            kink_at=float(kinks.get("at", 0.0)),
-        ),
-        mistakes=tuple(Mistake(m["id"], m["function"], m["hint"]) for m in raw.get("mistakes", ())),
-        probes=tuple(raw.get("probes", ())),
-    )
-
-
-def check_consistency(rubric: Rubric, source: str) -> None:
-    """Cross-references the schema cannot express, each reported with its key path."""
-
-    def fail(where: str, message: str) -> None:
-        raise RubricError(f"{source}: {where}: {message}")
-
-    dims = rubric.settings.dims
-    for where, (low, high) in dims.items():
-        if low > high:
-            fail(f"settings.dims.{where}", f"the range [{low}, {high}] is empty")
-    if rubric.settings.batch_dim is not None and rubric.settings.batch_dim not in dims:
-        fail("settings.batch_dim", f"{rubric.settings.batch_dim!r} is not one of settings.dims")
-    seen: set[str] = set()
-    for i, eq in enumerate(rubric.equations):
-        at = f"equations[{i}]"
-        if eq.id in seen:
-            fail(f"{at}.id", f"{eq.id!r} is used twice")
-        seen.add(eq.id)
-        declared: list[str] = []
-        for spec in eq.inputs:
-            for dim in (*spec.shape, *([spec.classes] if spec.classes else [])):
-                if isinstance(dim, str) and dim not in dims:
-                    fail(f"{at}.inputs.{spec.name}", f"dimension {dim!r} has no range in settings.dims")
-            if spec.kind == "labels" and spec.classes is None:
-                fail(f"{at}.inputs.{spec.name}.classes", "is required for labels")
-            for source_name in spec.derive_from:
-                if source_name not in declared:
-                    fail(f"{at}.inputs.{spec.name}.from", f"{source_name!r} must be an input declared above it")
-            declared.append(spec.name)
-        for key, names in (("args", eq.args), ("finite_difference.args", eq.finite_difference.args)):
-            for name in names:
-                if name not in declared:
-                    fail(f"{at}.{key}", f"{name!r} is not one of this equation's inputs")
-        fd = eq.finite_difference
-        if fd.wrt not in fd.args:
-            fail(f"{at}.finite_difference.wrt", f"{fd.wrt!r} must be one of finite_difference.args")
-        for key, name in (("upstream", fd.upstream), ("kinks.input", fd.kink_input)):
-            if name is not None and name not in declared:
-                fail(f"{at}.finite_difference.{key}", f"{name!r} is not one of this equation's inputs")
-        for dim in eq.returns:
-            if isinstance(dim, str) and dim not in dims:
-                fail(f"{at}.returns", f"dimension {dim!r} has no range in settings.dims")
-        check_probes(eq, dims, lambda message, at=at: fail(f"{at}.probes", message))
-    for key, path in (
-        ("reference", rubric.reference),
-        ("template", rubric.template),
-        ("mistakes", rubric.mistakes_module),
-    ):
-        if path is not None and not path.is_file():
-            fail(key, f"no file at {path}")
-
-
-def check_probes(eq: Equation, dims: Mapping[str, tuple[int, int]], fail) -> None:
-    """A probe the equation can't have is a rubric error, so every grade gets the same cases."""
-    named = {d for spec in eq.inputs for d in (*spec.shape, spec.classes) if isinstance(d, str)}
-    named |= {d for d in eq.returns if isinstance(d, str)}
-    labels = [spec for spec in eq.inputs if spec.kind == "labels"]
-    if "square" in eq.probes and named and max(dims[d][0] for d in named) > min(dims[d][1] for d in named):
-        fail(f"square: the ranges of {', '.join(sorted(named))} have no size in common")
-    if "kinks" in eq.probes:
-        kink = eq.finite_difference.kink_input
-        if kink is None:
-            fail("kinks: needs finite_difference.kinks (the input and where its kink is)")
-        if next(spec for spec in eq.inputs if spec.name == kink).kind == "derived":
-            fail(f"kinks: {kink!r} is a derived input; the kinks probe places values in a drawn one")
-    for probe in ("labels_repeat", "labels_one_class"):
-        if probe in eq.probes:
-            if not labels:
-                fail(f"{probe}: the equation has no labels input")
-            if any(isinstance(d, str) and dims[d][1] < 2 for spec in labels for d in spec.shape):
-                fail(f"{probe}: needs room for two labels (a labels dimension whose range reaches 2)")
 
 
 def parse_yaml(raw_bytes: bytes, source: str) -> Any:
@@ -321,7 +189,7 @@ def build_rubric(path: Path, raw_bytes: bytes, document: dict, source: str) -> R
         submission_filename=document.get("submission_filename"),
         seed=document["seed"],
         settings=parse_settings(document.get("settings", {})),
-        equations=tuple(parse_equation(item) for item in document["equations"]),
+        equations=tuple(parse_equation(item, f"equations[{i}]") for i, item in enumerate(document["equations"])),
     )
     check_consistency(rubric, source)
     return rubric

@@ -1,0 +1,93 @@
+"""The second oracle: finite differences of the reference forward, and the error measure's scale.
+
+The gradient of sum(upstream * forward(args)[slot]) with respect to one argument,
+entry by entry, in float64. Central differences in general; where the rubric says
+the forward is affine in that argument (affine, convolution, seeded dropout),
+one-sided differences of step 1, which are exact there and take half the calls, so
+a convolution case stays cheap. Entries within a step of a kink are left out of the
+comparison, since there the one-sided slopes differ and differences measure neither.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.assignment.items import FiniteDifference
+
+
+def finite_difference(
+    forward: Callable,
+    fd: FiniteDifference,
+    inputs: Mapping[str, Any],
+    step: float,
+    slot: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient with respect to ``fd.wrt`` and a mask of the entries to compare.
+
+    ``slot`` picks one value of a forward that returns a tuple. Dict arguments are
+    copied for every evaluation, so a forward that writes into one (batchnorm's
+    running statistics) evaluates the same function each time.
+    """
+    if inputs[fd.wrt].dtype.kind != "f":
+        raise ValueError(f"finite_difference.wrt {fd.wrt!r} is not a real-valued input (dtype {inputs[fd.wrt].dtype})")
+    point = np.array(inputs[fd.wrt], dtype=np.float64)
+    upstream = None if fd.upstream is None else inputs[fd.upstream]
+    values = [point if name == fd.wrt else inputs[name] for name in fd.args]  # `point` is perturbed in place
+    copies = any(isinstance(v, dict) for v in values)
+
+    def evaluate():
+        out = (
+            forward(*((copy.deepcopy(v) if isinstance(v, dict) else v) for v in values)) if copies else forward(*values)
+        )
+        return out if slot is None else out[slot]
+
+    out = np.asarray(evaluate())
+    if upstream is not None and upstream.shape != out.shape:
+        raise ValueError(f"upstream {fd.upstream!r} has shape {upstream.shape} but {fd.forward}(...) has {out.shape}")
+    if upstream is None and out.shape != ():
+        raise ValueError(f"{fd.forward}(...) returns shape {out.shape}: without `upstream` it must return a scalar")
+    if fd.kink_input is not None and inputs[fd.kink_input].shape != point.shape:
+        raise ValueError(f"kinks.input {fd.kink_input!r} must have the shape of {fd.wrt!r}, {point.shape}")
+
+    def objective() -> float:
+        out = evaluate()
+        return float((upstream * out).sum()) if upstream is not None else float(out)
+
+    grad = np.zeros_like(point)
+    if fd.linear:
+        base = objective()
+        for index in np.ndindex(point.shape):
+            original = point[index]
+            point[index] = original + 1.0
+            grad[index] = objective() - base
+            point[index] = original
+    else:
+        for index in np.ndindex(point.shape):
+            original = point[index]
+            point[index] = original + step
+            plus = objective()
+            point[index] = original - step
+            minus = objective()
+            point[index] = original
+            grad[index] = (plus - minus) / (2 * step)
+    mask = np.ones(point.shape, dtype=bool)
+    if fd.kink_input is not None:
+        mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
+    return grad, mask
+
+
+def magnitude(expected: np.ndarray, args: list) -> float:
+    """The scale of the error measure: the largest entry of the answer or of a real-valued argument.
+
+    Rounding follows what a computation went through, not only where it ended: eq. (9)
+    on a confident row subtracts 1 from P = 0.9997, and the answer's largest entry
+    (3e-4) is far below the size of the numbers float32 rounded (1). Arguments that are
+    not arrays (hyperparameters, a cache) don't count.
+    """
+    arrays = [a for a in (expected, *args) if isinstance(a, np.ndarray)]
+    sizes = [float(np.max(np.abs(a))) for a in arrays if a.size and a.dtype.kind == "f"]
+    return max(sizes, default=0.0)
