@@ -42,8 +42,6 @@ from grader.grading.calls import CallPlan, module_lookup, run_plan
 from grader.grading.differences import finite_difference, magnitude
 from grader.grading.draws import dim_rules, dims_used, draw_case_dims, draw_input, resolve_shape, square_dims
 
-__all__ = ["Case", "build_cases", "derive_hidden_seed", "dims_used", "equation_rng"]
-
 
 @dataclass(frozen=True, eq=False)
 class Case:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import numpy as np
 from grader.assignment.rubric import Equation, Settings, Tolerance
 from grader.grading import feedback, feedback_verdicts, hints
 from grader.grading.cases import Case
+from grader.grading.shapes import mismatch_facts, shape_lead, squeeze_shape
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
 
@@ -136,10 +136,6 @@ def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(got - expected) / np.maximum(1e-8, np.abs(got) + np.abs(expected))))
 
 
-def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(d for d in shape if d != 1)
-
-
 def first_differences(
     got: np.ndarray, expected: np.ndarray, tol: Tolerance, limit: int = 3, scale: float | None = None
 ) -> tuple[dict, ...]:
@@ -148,49 +144,6 @@ def first_differences(
         {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
         for idx in wrong[:limit]
     )
-
-
-def shape_lead(got: np.ndarray | None, got_shape: tuple[int, ...], case: Case) -> str | None:
-    """What a wrong shape suggests, as a ``feedback_verdicts.wrong_shape`` category: transposed, size-1 axes, rank."""
-    want = case.expected.shape
-    if got is not None and len(want) == 2 and got_shape == want[::-1] and np.allclose(got.T, case.expected):
-        return "transposed"
-    if squeeze_shape(got_shape) == squeeze_shape(want):
-        return "size_one_axes"
-    if len(got_shape) != len(want):
-        return "rank"
-    return None
-
-
-TUPLE = re.compile(r"\(([\d, ]*)\)")
-CORE_SIZES = re.compile(r"size (\d+) is different from (\d+)")
-
-
-def mismatch_facts(message: str, case: Case, equation: Equation) -> tuple[str, dict] | None:
-    """What numpy's shape-mismatch message establishes on a visible case, as a ``feedback`` category.
-
-    A size that is none of the case's dimensions (a number typed in), two 1-d arrays of
-    different lengths meeting, or a 1-d array meeting a matrix along its rows; None when
-    the shapes show none of these (numpy's category is then all that is said).
-    """
-    if not any(m in message for m in hints.SHAPE_MISMATCH_MARKERS):
-        return None
-    shapes = [tuple(int(d) for d in t.replace(" ", "").split(",") if d) for t in TUPLE.findall(message)]
-    sizes = {d for shape in shapes for d in shape} | {int(d) for pair in CORE_SIZES.findall(message) for d in pair}
-    dims = dict(case.dims)
-    stray = sorted(d for d in sizes if d > 1 and d not in dims.values())
-    if stray:
-        return "stray_size", {"size": stray[0], "dims": ", ".join(f"{k} = {v}" for k, v in sorted(dims.items()))}
-    if not any(m in message for m in hints.BROADCAST_MARKERS):
-        return None
-    vectors = [s for s in shapes if len(s) == 1]
-    matrices = [s for s in shapes if len(s) == 2]
-    if len(vectors) >= 2 and vectors[0] != vectors[1]:
-        return "two_vectors", {"first": vectors[0][0], "second": vectors[1][0]}
-    if vectors and matrices and vectors[0][0] == matrices[0][0] != matrices[0][1]:
-        labels = [s.name for s in equation.inputs if s.kind == "labels" and case.inputs[s.name].shape == vectors[0]]
-        return "vector_on_rows", {"length": vectors[0][0], "shape": matrices[0], "labels": labels[0] if labels else ""}
-    return None
 
 
 def check_case(
@@ -217,8 +170,12 @@ def check_case(
     scale = case.scale
     if outcome.status != CallStatus.OK:
         status = CALL_TO_CASE.get(outcome.status, CaseStatus.ERROR)
+        if outcome.setup is not None:
+            return setup_verdict(equation, case, outcome, status, hidden, common)
         facts = None if hidden else mismatch_facts(outcome.message or "", case, equation)
-        message = feedback.call_fault(outcome, name, hidden, facts, others, placement)
+        message = plan_fault(equation, outcome, hidden) or feedback.call_fault(
+            outcome, name, hidden, facts, others, placement
+        )
         return CheckResult(status=status, credit=0.0, message=message, **common)
     got_shape = tuple(outcome.shape or ())
     want = case.expected.shape
@@ -248,16 +205,21 @@ def check_case(
             **common,
         )
     agrees_ref = within(got, case.expected, settings.tolerance, None, scale)
-    agrees_fd = within(got, case.fd_expected, settings.fd_tolerance, case.fd_mask, scale)
     measures = {
         "max_abs_error": float(np.max(np.abs(got - case.expected))) if got.size else 0.0,
         "relative_error": relative_error(got, case.expected),
-        "fd_max_abs_error": float(np.max(np.abs(got - case.fd_expected)[case.fd_mask])) if case.fd_mask.any() else 0.0,
+        "fd_max_abs_error": None,
     }
+    if case.fd_expected is None:  # an item without finite differences: the reference alone judges
+        agrees_fd = agrees_ref_off_kinks = agrees_ref
+    else:
+        agrees_fd = within(got, case.fd_expected, settings.fd_tolerance, case.fd_mask, scale)
+        differences = np.abs(got - case.fd_expected)[case.fd_mask]
+        measures["fd_max_abs_error"] = float(np.max(differences)) if differences.size else 0.0
+        # Entries at a kink are the reference's call (the quiz's convention), not a disagreement.
+        # and a miss smaller than the finite-difference tolerance is precision, not a disagreement.
+        agrees_ref_off_kinks = within(got, case.expected, settings.fd_tolerance, case.fd_mask, scale)
     disagreement = None
-    # Entries at a kink are the reference's call (the quiz's convention), not a disagreement.
-    # and a miss smaller than the finite-difference tolerance is precision, not a disagreement.
-    agrees_ref_off_kinks = within(got, case.expected, settings.fd_tolerance, case.fd_mask, scale)
     if agrees_ref and not agrees_fd:
         disagreement = "matches the reference but not finite differences"
     elif agrees_fd and not agrees_ref_off_kinks:
@@ -279,6 +241,40 @@ def check_case(
         **measures,
         **common,
     )
+
+
+def plan_fault(equation: Equation, outcome: CallOutcome, hidden: bool) -> str | None:
+    """The words for a return the item's plan can't use: not the tuple of its slots, no such dict entry."""
+    if outcome.status != CallStatus.BAD_RETURN:
+        return None
+    if outcome.problem in ("arity", "not_tuple"):
+        return hints.tuple_fault(equation.function, outcome.problem, outcome.detail, equation.slots, hidden)
+    if outcome.problem == "missing_key" and equation.output_argument is not None:
+        return hints.missing_entry(equation.function, equation.output_argument, equation.output_key or "")
+    return None
+
+
+def setup_verdict(
+    equation: Equation, case: Case, outcome: CallOutcome, status: CaseStatus, hidden: bool, common: dict
+) -> CheckResult:
+    """A setup call failed: the item scores nothing, and the blame goes to the setup function.
+
+    The setup function's own items carry the detailed feedback; a setup function the file
+    lacks is an error of this item, not a missing graded function.
+    """
+    plan = case.plan
+    step = plan.setup[outcome.setup] if plan is not None and outcome.setup < len(plan.setup) else None
+    setup_function = (step.call if step is not None else None) or equation.function
+    needed = tuple(n for n in (step.bind if step else ()) if n in plan.args)
+    if outcome.status == CallStatus.BAD_RETURN and outcome.problem in ("arity", "not_tuple"):
+        slots = step.bind if step is not None else ()
+        fault = hints.tuple_fault(setup_function, outcome.problem, outcome.detail, slots, hidden)
+    else:
+        fault = feedback.call_fault(outcome, setup_function, hidden)
+    if status == CaseStatus.MISSING:
+        status = CaseStatus.ERROR
+    message = hints.setup_fault(setup_function, equation.function, needed, fault)
+    return CheckResult(status=status, credit=0.0, message=message, **common)
 
 
 def same_answer(first: CallOutcome, again: CallOutcome, settings: Settings, scale: float | None) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 
 from grader.assignment.rubric import Equation, Settings
 from grader.grading import feedback_verdicts, hints
+from grader.grading.calls import CallPlan, module_lookup, run_plan
 from grader.grading.cases import Case
 from grader.grading.checks import (
     CaseStatus,
@@ -39,10 +40,22 @@ NOT_A_VERDICT = (CaseStatus.PASSED, CaseStatus.SHAPE_CREDIT, CaseStatus.SKIPPED,
 PRECISION = 1e-3
 
 
-def evaluate_mistake(module: ModuleType, function: str, case: Case) -> np.ndarray | None:
+def evaluate_mistake(
+    module: ModuleType, function: str, case: Case, reference: ModuleType | None = None
+) -> np.ndarray | None:
+    """A catalogued mistake's answer on a case: it imitates the whole graded function.
+
+    It replaces the graded function everywhere in the case's plan (setup calls of the
+    same function included, so a train-then-test sequence runs the mistake twice); any
+    other setup call is the reference's (a backward gets the reference's cache), and the
+    item's slot is taken from what the mistake returns.
+    """
+    mistake = getattr(module, function)
+    plan = case.plan or CallPlan(function="", args=case.arg_names)
     try:
         with np.errstate(all="ignore"):
-            return np.asarray(getattr(module, function)(*(a.copy() for a in case.args)), dtype=np.float64)
+            value = run_plan(plan, case.inputs, module_lookup(reference, replace=(plan.function, mistake)))
+            return np.asarray(value, dtype=np.float64)
     except Exception:  # noqa: BLE001 - a catalogued formula that fails on some shapes just doesn't match
         return None
 
@@ -106,13 +119,15 @@ def match_mistake(
     module: ModuleType,
     settings: Settings,
     others: list[tuple[Case, CheckResult]] = (),
+    reference: ModuleType | None = None,
 ) -> Diagnosis | None:
     """The first catalogued mistake that explains every failed case and is consistent with the ``others``."""
     for mistake in equation.mistakes:
         if all(
-            explains(evaluate_mistake(module, mistake.function, case), case, check, settings) for case, check in pairs
+            explains(evaluate_mistake(module, mistake.function, case, reference), case, check, settings)
+            for case, check in pairs
         ) and all(
-            consistent(evaluate_mistake(module, mistake.function, case), case, check, settings)
+            consistent(evaluate_mistake(module, mistake.function, case, reference), case, check, settings)
             for case, check in others
         ):
             return Diagnosis("mistake", hints.likely_mistake(mistake.hint), mistake.id)
@@ -159,7 +174,7 @@ def where_wrong(equation: Equation, pairs: list[tuple[Case, CheckResult]], setti
     """Words for where the wrong entries sit, when they share a pattern in every failed case."""
     masks = [(case, wrong_entries(check.value, case.expected, settings.tolerance, case.scale)) for case, check in pairs]
     fd = equation.finite_difference
-    if fd.kink_input is not None:
+    if fd is not None and fd.kink_input is not None:
         regions = kink_regions([(case.inputs[fd.kink_input], mask) for case, mask in masks], fd.kink_at)
         if regions:
             return hints.region_lead(fd.kink_input, fd.kink_at, regions)
@@ -256,14 +271,18 @@ def diagnose(
     checks: tuple[CheckResult, ...],
     mistakes: ModuleType | None,
     settings: Settings,
+    reference: ModuleType | None = None,
 ) -> Diagnosis | None:
-    """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add."""
+    """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add.
+
+    ``reference`` makes the setup calls of a catalogued mistake's plan (a backward's cache).
+    """
     if any(check.status == CaseStatus.NONDETERMINISTIC for check in checks):
         return None  # that case's message says so, and no formula explains answers that change
     pairs = [(case, check) for case, check in zip(cases, checks) if check.status in MISTAKE_STATUSES]
     if pairs and mistakes is not None:
         rest = [(case, check) for case, check in zip(cases, checks) if check.status not in MISTAKE_STATUSES]
-        named = match_mistake(equation, pairs, mistakes, settings, rest)
+        named = match_mistake(equation, pairs, mistakes, settings, rest, reference)
         if named is not None:
             return named
     shortcut = hidden_only(cases, checks)

@@ -1,7 +1,7 @@
 """The words of a diagnosis: a named mistake, or a lead drawn from the student's own outputs.
 
 ``feedback`` words how a call went; this module words what ``diagnosis`` established
-about an equation's wrong answers, and what ``checks.mismatch_facts`` established from
+about an equation's wrong answers, and what ``shapes.mismatch_facts`` established from
 the shapes numpy quoted when a visible call raised, under the same hidden-case rule (see
 ``feedback``):
 a lead is a fixed category chosen from what the outputs show, and a number the
@@ -26,7 +26,7 @@ MISMATCH_LEADS = {
         "; the operands of an elementwise operation have shapes that don't broadcast together: write down "
         "the shape of each operand and check how numpy lines them up (from the last axis)"
     ),
-    # Established on a visible case from the shapes numpy quoted (``checks.mismatch_facts``).
+    # Established on a visible case from the shapes numpy quoted (``shapes.mismatch_facts``).
     "stray_size": (
         "; an operand has size {size}, which is none of this case's dimensions ({dims}): check for a size "
         "written as a number instead of taken from an input's shape"
@@ -154,3 +154,39 @@ def mismatch_lead(message: str, facts: tuple[str, dict] | None, visible: bool) -
     if any(m in message for m in BROADCAST_MARKERS):
         return MISMATCH_LEADS["broadcast"]
     return ""
+
+
+# -- tuple returns, dict side effects and setup calls ---------------------------------
+# (call faults, worded like ``feedback.call_fault``'s under the same hidden-case rule: the
+# number of values a hidden call returned is the submission's choice and is not repeated)
+
+
+def expected_values(slots: tuple[str, ...]) -> str:
+    return f"{len(slots)} values ({', '.join(slots)})"
+
+
+def tuple_fault(function: str, problem: str, detail: str, slots: tuple[str, ...], hidden: bool) -> str:
+    """A return that is not the tuple the item expects."""
+    want = expected_values(slots)
+    if problem == "arity" and not hidden and detail.isdigit():
+        count = int(detail)
+        return f"{function} returned {count} value{'s' if count != 1 else ''}, expected {want}"
+    if problem == "not_tuple" and not hidden and detail:
+        return f"{function} returned {detail}, expected a tuple of {want}"
+    return f"{function} did not return a tuple of {want}"
+
+
+def missing_entry(function: str, argument: str, key: str) -> str:
+    """A call that left nothing under ``key`` in its dict argument."""
+    return f"{function} left no {key!r} in {argument}; it must store it there (creating it when absent)"
+
+
+def setup_fault(setup_function: str, function: str, needed: tuple[str, ...], fault: str) -> str:
+    """A setup call failed, so the graded call never ran: the blame goes to the setup function.
+
+    ``fault`` is ``feedback.call_fault``'s sentence for the setup call itself.
+    """
+    if setup_function == function:
+        return f"an earlier call of {function} on the same inputs failed, so this one was not graded: {fault}"
+    what = " and ".join(needed) if needed else "its result"
+    return f"fix {setup_function} first: its {what} {'is' if len(needed) <= 1 else 'are'} needed to grade {function}; {fault}"

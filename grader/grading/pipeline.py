@@ -23,7 +23,7 @@ from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric
 from grader.errors import SubmissionFileError
 from grader.grading import feedback
-from grader.grading.cases import Case, build_cases, derive_hidden_seed
+from grader.grading.cases import Case, build_cases, derive_hidden_seed, plan_inputs
 from grader.grading.checks import CaseStatus, CheckResult, check_case, check_repeat
 from grader.grading.diagnosis import diagnose
 from grader.grading.forbidden import affected, find_forbidden_imports
@@ -171,7 +171,12 @@ def run_calls(
             if repeat and key not in first_calls:
                 continue  # the first call returned no array: nothing to compare with
             outcome = sandbox.call(
-                eq.function, [(n, case.inputs[n]) for n in eq.args], case.expected.shape, repeat or not case.visible
+                eq.function,
+                [(n, case.inputs[n]) for n in plan_inputs(case.plan, case.inputs)],
+                case.expected.shape,
+                repeat or not case.visible,
+                plan=case.plan.request(),
+                setup_steps=len(case.plan.setup),
             )
             outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
             if repeat:
@@ -228,7 +233,7 @@ def grade_submission(
     results = []
     for eq in rubric.equations:
         checks = tuple(verdicts[(eq.id, case.index)] for case in cases[eq.id])
-        diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings)
+        diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings, reference)
         results.append(score_equation(eq, checks, rubric.settings, diagnosis))
     return Report(
         rubric=rubric,

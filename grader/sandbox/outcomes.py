@@ -83,6 +83,7 @@ class CallOutcome:
     exit_code: int | None = None  # the process's exit code, when it exited on its own
     limit: float | None = None  # the time limit a TIMEOUT ran into, in seconds
     names: tuple[str, ...] = ()  # for MISSING: the functions the file does define
+    setup: int | None = None  # the fault happened in this setup step of the call plan, not the graded call
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ The frame layout and the status vocabulary are ``grader/untrusted/protocol.py``'
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError
+from grader.sandbox.requests import call_request, encode_array  # noqa: F401 - the session frames requests with them
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS, MAGIC, NPY_MAGIC, REPLY_STATUSES, encode_frame  # noqa: F401 - the parent frames requests with it
 
 if TYPE_CHECKING:  # numpy is imported where arrays are made: `grade` imports this module before numpy
@@ -109,6 +109,7 @@ class Reply:
     problem: str | None = None
     detail: str = ""
     mutated: tuple[str, ...] = ()
+    setup: int | None = None  # the setup step that failed, by position in the parent's own plan
 
 
 def _field(header: dict, key: str, kind: type | tuple[type, ...], default=None):
@@ -132,8 +133,11 @@ def parse_lineno(where: object) -> int | None:
     return lineno
 
 
-def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...]) -> Reply:
-    """Check a call's reply header field by field; anything unexpected is a ProtocolError."""
+def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...], setup_steps: int = 0) -> Reply:
+    """Check a call's reply header field by field; anything unexpected is a ProtocolError.
+
+    ``setup_steps``: how many setup steps the request had, so a ``setup`` index is one of them.
+    """
     if _field(header, "id", int) != call_id:
         raise ProtocolError("a reply answered a different call")
     status = _field(header, "status", str)
@@ -147,6 +151,9 @@ def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...]) -> Reply
     if problem is not None and problem not in BAD_RETURN_PROBLEMS:
         raise ProtocolError("the reply field 'problem' is not one of the known problems")
     error_type = _field(header, "type", str)
+    setup = _field(header, "setup", int)
+    if setup is not None and not (0 <= setup < setup_steps and status != "ok"):
+        raise ProtocolError("the reply field 'setup' names no setup step of this call")
     return Reply(
         status=status,
         length=length,
@@ -158,6 +165,7 @@ def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...]) -> Reply
         detail=clean_text(_field(header, "detail", str, ""), 100),
         # Only names of this call's arguments: nothing else may reach the report this way.
         mutated=tuple(name for name in arg_names if name in mutated),
+        setup=setup,
     )
 
 
@@ -166,15 +174,6 @@ def parse_names(names: object) -> tuple[str, ...]:
     if not isinstance(names, list):
         raise ProtocolError("the ready reply has no list of names")
     return tuple(n for n in names[:MAX_NAMES] if isinstance(n, str) and n.isidentifier() and len(n) <= 200)
-
-
-def encode_array(arr: np.ndarray) -> bytes:
-    """An .npy image of a trusted input array, in C order (the child reads it with allow_pickle=False)."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(arr), allow_pickle=False)
-    return buffer.getvalue()
 
 
 @dataclass

@@ -155,13 +155,90 @@ def load_submission(request, source):
     return module, {"status": "ready", "names": names}
 
 
+def fresh(value):
+    """What one call receives: a writable copy of an array; a dict or a setup result as it is."""
+    return np.array(value) if isinstance(value, np.ndarray) else value
+
+
+def unpack(value, count):
+    """(values, None) or (None, (problem, detail)) for a return that must be a tuple of ``count``."""
+    try:
+        if not isinstance(value, (tuple, list)):
+            return None, ("not_tuple", describe(value))
+        if len(value) != count:
+            return None, ("arity", str(len(value)))
+        return tuple(value), None
+    except BaseException as err:  # noqa: BLE001 - a tuple subclass whose len() raises
+        return None, ("unconvertible", type(err).__name__)
+
+
+def bad_return(problem, detail, value, **extra):
+    return {"status": "bad_return", "problem": problem, "detail": detail, "returned": describe(value), **extra}
+
+
+def run_setup(module, request, names, filename):
+    """The setup steps before the graded call; a reply naming the failed step, or None when all ran.
+
+    Their results (a cache) stay in ``names``, in this process: nothing of them is sent.
+    """
+    for index, step in enumerate(request.get("setup", ())):
+        if "update" in step:
+            target = names.get(step["update"])
+            if isinstance(target, dict):
+                target.update(step["with"])
+            continue
+        func = getattr(module, step["function"], None)
+        if not callable(func):
+            return {"status": "missing", "setup": index}
+        try:
+            result = func(*(fresh(names[n]) for n in step["args"]))
+        except BaseException as err:  # noqa: BLE001 - the submission's own fault, in its setup call
+            reply = exception_reply(err, filename)
+            reply["setup"] = index
+            return reply
+        bind = step.get("as") or []
+        if len(bind) == 1:
+            names[bind[0]] = result
+        elif bind:
+            values, problem = unpack(result, len(bind))
+            if problem is not None:
+                return bad_return(*problem, result, setup=index)
+            names.update(zip(bind, values))
+    return None
+
+
+def graded_value(request, value, args):
+    """The value to send: a slot of a returned tuple, or an entry the call left in a dict argument."""
+    if "slots" in request:
+        values, problem = unpack(value, request["slots"])
+        if problem is not None:
+            return None, problem
+        if "slot" in request:
+            value = values[request["slot"]]
+    if "argument" in request:
+        holder = args[request["argument"]]
+        try:
+            if not isinstance(holder, dict) or request["key"] not in holder:
+                return None, ("missing_key", "")
+            value = holder[request["key"]]
+        except BaseException as err:  # noqa: BLE001 - a dict subclass with a hostile __contains__
+            return None, ("unconvertible", type(err).__name__)
+    return value, None
+
+
 def call_function(module, request, payloads, filename):
     name = request["function"]
     func = getattr(module, name, None)
     if not callable(func):
         return {"status": "missing"}, b""
-    args = [np.load(io.BytesIO(p), allow_pickle=False) for p in payloads]
-    originals = [a.copy() for a in args]
+    names = {spec["name"]: np.load(io.BytesIO(p), allow_pickle=False) for spec, p in zip(request["args"], payloads)}
+    names.update(request.get("values", {}))  # hyperparameters: the instructor's JSON, fresh per request
+    failed = run_setup(module, request, names, filename)
+    if failed is not None:
+        return failed, b""
+    call = request.get("call") or [spec["name"] for spec in request["args"]]
+    args = [fresh(names[n]) for n in call]
+    originals = [(n, a, a.copy()) for n, a in zip(call, args) if isinstance(a, np.ndarray)]
     started = time.perf_counter()
     try:
         value = func(*args)
@@ -170,22 +247,23 @@ def call_function(module, request, payloads, filename):
     elapsed = time.perf_counter() - started
     try:
         mutated = [
-            spec["name"]
-            for spec, before, after in zip(request["args"], originals, args)
+            n
+            for n, after, before in originals
             if not (after.shape == before.shape and np.array_equal(after, before, equal_nan=True))
         ]
     except BaseException:  # noqa: BLE001 - the submission may have patched numpy
         mutated = []
-    arr, problem, detail = to_float64(value)
+    graded, problem = graded_value(request, value, args)
     if problem is not None:
-        reply = {"status": "bad_return", "problem": problem, "detail": detail, "returned": describe(value)}
-        reply["mutated"] = mutated
-        return reply, b""
+        return bad_return(*problem, value, mutated=mutated), b""
+    arr, problem, detail = to_float64(graded)
+    if problem is not None:
+        return bad_return(problem, detail, graded, mutated=mutated), b""
     payload = encode_float64(arr)
     reply = {
         "status": "ok",
         "shape": list(arr.shape),
-        "returned": describe(value),
+        "returned": describe(graded),
         "mutated": mutated,
         "elapsed": elapsed,
         "len": len(payload),

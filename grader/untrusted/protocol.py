@@ -20,6 +20,14 @@ The conversation:
    ``bad_return`` carries a ``problem`` from ``BAD_RETURN_PROBLEMS`` and a ``detail``
    (a dtype, a type name), which the parent words itself; an ``exit`` carries
    sys.exit's argument as its ``message``.
+
+   A call may carry more (all instructor data; quiz 4's calls carry none of it):
+   ``values`` (hyperparameters by name: ints, floats, strings, dicts of them), ``setup``
+   (steps before the graded call: ``{"function", "args", "as"}`` or ``{"update",
+   "with"}``; results stay in the child), ``call`` (the graded call's argument names),
+   ``slots``/``slot`` (the function returns a tuple of that many; send that one) and
+   ``argument``/``key`` (send what the call left under ``key`` in its dict argument at
+   that position). A reply to a call whose setup step failed carries ``"setup": index``.
 """
 
 import json
@@ -33,8 +41,12 @@ REPLY_STATUSES = frozenset(
 )
 # Why a return value can't be graded: ``none`` (None), ``complex``, ``dtype`` (not a
 # real number type), ``not_rectangular`` (a ragged sequence), ``unconvertible`` (its
-# conversion raised), ``type`` (anything else).
-BAD_RETURN_PROBLEMS = frozenset({"none", "complex", "dtype", "not_rectangular", "type", "unconvertible"})
+# conversion raised), ``type`` (anything else); for a tuple return, ``not_tuple`` and
+# ``arity`` (the detail: how many values came back), and ``missing_key`` (the call left
+# no such entry in its dict argument).
+BAD_RETURN_PROBLEMS = frozenset(
+    {"none", "complex", "dtype", "not_rectangular", "type", "unconvertible", "not_tuple", "arity", "missing_key"}
+)
 
 
 def read_exact(fd, n):

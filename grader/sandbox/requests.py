@@ -1,0 +1,51 @@
+"""The parent's requests to the child: a call's header and its array payloads.
+
+Arrays travel as ``.npy`` images (``np.save`` with ``allow_pickle=False``; the child
+loads them the same way), hyperparameters (ints, floats, strings, dicts of them) in
+the JSON header: both are the grader's own data, never the submission's. The frame
+layout is ``grader/untrusted/protocol.py``'s.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made: `grade` imports this module before numpy
+    import numpy as np
+
+
+def call_request(
+    call_id: int, function: str, args: Sequence[tuple[str, object]], plan: Mapping | None = None
+) -> tuple[dict, list[bytes]]:
+    """A call's header and payloads: arrays travel as .npy payloads, hyperparameters in the header.
+
+    ``plan`` holds the rest of the request (setup steps, the graded call's argument
+    names, the slot or dict entry to send back: ``CallPlan.request``), all instructor
+    data. A call of arrays alone with no plan is framed exactly as before plans existed.
+    """
+    import numpy as np
+
+    arrays = [(name, value) for name, value in args if isinstance(value, np.ndarray)]
+    payloads = [encode_array(value) for _, value in arrays]
+    header: dict = {
+        "op": "call",
+        "id": call_id,
+        "function": function,
+        "args": [{"name": name, "len": len(p)} for (name, _), p in zip(arrays, payloads)],
+    }
+    values = {name: value for name, value in args if not isinstance(value, np.ndarray)}
+    if values:
+        header["values"] = values
+    header.update(plan or {})
+    return header, payloads
+
+
+def encode_array(arr: np.ndarray) -> bytes:
+    """An .npy image of a trusted input array, in C order (the child reads it with allow_pickle=False)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+    return buffer.getvalue()
