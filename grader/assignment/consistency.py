@@ -124,7 +124,7 @@ def check_item(
         fail(f"{at}.output", f"{eq.output!r} is not one of slots {list(eq.slots)}")
     elif eq.output is not None and not eq.slots:
         fail(f"{at}.output", "names a slot, so the item needs `slots`")
-    for dim in eq.returns:
+    for dim in eq.returns_for(variant):
         if isinstance(dim, str) and dim not in known:
             fail(f"{at}.returns", f"dimension {dim!r} has no range in settings.dims")
     fd = eq.finite_difference

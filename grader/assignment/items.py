@@ -127,6 +127,7 @@ class Variant:
     inputs: tuple[InputSpec, ...] = ()
     setup: tuple[SetupStep, ...] | None = None
     args: tuple[str, ...] | None = None
+    returns: tuple[str | int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ class Equation:
     @property
     def repeat_call(self) -> bool:
         return "repeat_call" in self.probes
+
+    def returns_for(self, variant: Variant | None) -> tuple[str | int, ...]:
+        return self.returns if variant is None or variant.returns is None else variant.returns
 
     @property
     def slot_index(self) -> int | None:
@@ -263,6 +267,7 @@ def parse_equation(raw: Mapping, where: str = "equations[?]") -> Equation:
                 inputs=tuple(parse_input(name, spec) for name, spec in (v.get("inputs") or {}).items()),
                 setup=parse_setup(v["setup"]) if "setup" in v else None,
                 args=tuple(v["args"]) if "args" in v else None,
+                returns=tuple(v["returns"]) if "returns" in v else None,
             )
             for j, v in enumerate(raw.get("variants", ()))
         ),

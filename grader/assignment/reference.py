@@ -42,7 +42,15 @@ def load_reference(rubric: Rubric) -> ModuleType:
     names: dict[str, str] = {}
     for i, eq in enumerate(rubric.equations):
         names[f"equations[{i}].function"] = eq.function
-        names[f"equations[{i}].finite_difference.forward"] = eq.finite_difference.forward
+        if eq.finite_difference is not None:
+            names[f"equations[{i}].finite_difference.forward"] = eq.finite_difference.forward
+        for j, step in enumerate(eq.setup):
+            if step.call is not None:
+                names[f"equations[{i}].setup[{j}].call"] = step.call
+        for j, variant in enumerate(eq.variants):
+            for k, step in enumerate(variant.setup or ()):
+                if step.call is not None:
+                    names[f"equations[{i}].variants[{j}].setup[{k}].call"] = step.call
         for spec in eq.inputs:
             if spec.derive:
                 names[f"equations[{i}].inputs.{spec.name}.derive"] = spec.derive

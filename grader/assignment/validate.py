@@ -1,7 +1,8 @@
 """``grade validate``: catch an instructor's bug before students see it.
 
 Checks, beyond the schema and cross-references that loading already enforces, that on
-many generated cases the reference agrees with finite differences, that every
+many generated cases the reference agrees with finite differences (on the items that
+have them), that every
 catalogued mistake really differs from the reference somewhere, and that the
 template defines every function the rubric grades.
 """
@@ -64,7 +65,8 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
         disagreeing = [
             c.index
             for c in built[eq.id]
-            if not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask, c.scale)
+            if c.fd_expected is not None
+            and not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask, c.scale)
         ]
         if disagreeing:
             problems.append(
@@ -72,7 +74,7 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
                 f"in {len(disagreeing)} of {len(built[eq.id])} cases (first: case {disagreeing[0]})"
             )
         for mistake in eq.mistakes:
-            outputs = [(c, evaluate_mistake(mistakes, mistake.function, c)) for c in built[eq.id]]
+            outputs = [(c, evaluate_mistake(mistakes, mistake.function, c, reference)) for c in built[eq.id]]
             if all(out is None for _, out in outputs):
                 problems.append(f"{rubric.path}: {eq.id}: mistake {mistake.id!r} fails on every case")
             elif all(

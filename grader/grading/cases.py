@@ -40,7 +40,15 @@ from grader.assignment.rubric import CASE_PROBES, Equation, Rubric, Variant
 from grader.errors import ReferenceModuleError
 from grader.grading.calls import CallPlan, module_lookup, run_plan
 from grader.grading.differences import finite_difference, magnitude
-from grader.grading.draws import dim_rules, dims_used, draw_case_dims, draw_input, resolve_shape, square_dims
+from grader.grading.draws import (
+    axis_names,
+    dim_rules,
+    dims_used,
+    draw_case_dims,
+    draw_input,
+    resolve_shape,
+    square_dims,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,14 +107,15 @@ def probe_dims(
 ) -> dict[str, int]:
     rules = dim_rules(rubric, equation, variant)
     inputs = effective(equation, variant)[0]
-    names = dims_used(equation, inputs, rules)
+    returns = equation.returns_for(variant)
+    names = dims_used(equation, inputs, rules, returns)
     if probe == "square":
         return square_dims(names, rubric.settings.dims, rng)
     floors = {}
     if probe in ("labels_repeat", "labels_one_class"):
         floors = {d: 2 for spec in inputs if spec.kind == "labels" for d in spec.shape if isinstance(d, str)}
     where = f"{rubric.path}: {equation.id}" + (f" (variant {variant.name})" if variant else "")
-    return draw_case_dims(rng, names, rules, equation.require, fixed, floors, where)
+    return draw_case_dims(rng, names, rules, equation.require, fixed, floors, where, axis_names(inputs, returns))
 
 
 def build_case(
@@ -144,7 +153,7 @@ def build_case(
             fd_expected, fd_mask = finite_difference(forward, fd, inputs, rubric.settings.fd_step, slot)
     except Exception as err:  # noqa: BLE001 - any failure of instructor code is a configuration error
         raise ReferenceModuleError(f"{where}: cannot build a case: {type(err).__name__}: {err}") from err
-    want = resolve_shape(equation.returns, dims)
+    want = resolve_shape(equation.returns_for(variant), dims)
     if expected.shape != want:
         raise ReferenceModuleError(
             f"{rubric.reference}: {equation.function} returned shape {expected.shape}, "

@@ -45,7 +45,10 @@ def spec_dims(spec: InputSpec) -> list[str]:
 
 
 def dims_used(
-    equation: Equation, inputs: tuple[InputSpec, ...] | None = None, rules: Mapping[str, DimRule] | None = None
+    equation: Equation,
+    inputs: tuple[InputSpec, ...] | None = None,
+    rules: Mapping[str, DimRule] | None = None,
+    returns: tuple[str | int, ...] | None = None,
 ) -> list[str]:
     """The named dimensions an item's shapes, hyperparameters and constraints mention, in first-use order.
 
@@ -53,7 +56,7 @@ def dims_used(
     """
     names: list[str] = []
     pending = [d for spec in (inputs or equation.inputs) for d in spec_dims(spec)]
-    pending += [d for d in equation.returns if isinstance(d, str)]
+    pending += [d for d in (equation.returns if returns is None else returns) if isinstance(d, str)]
     pending += [name for expression in equation.require for name in expression.names]
     while pending:
         dim = pending.pop(0)
@@ -72,10 +75,14 @@ def draw_dims(
     ranges: Mapping[str, tuple[int, int]],
     fixed: Mapping[str, int],
     floors: Mapping[str, int] | None = None,
+    axes: set[str] | None = None,
 ) -> dict[str, int]:
     """Dimensions that differ pairwise where the ranges allow, so a swapped axis can't pass.
 
     ``floors`` raises a range's lower end (a label probe needs at least two labels).
+    ``axes`` are the names that size an array; any other (a stride, a padding, a pool
+    size that only a dict hyperparameter or an expression uses) is drawn uniformly from
+    its range, so it is not pushed to the values no axis took.
     """
     dims = dict(fixed)
     for name in names:
@@ -83,7 +90,11 @@ def draw_dims(
             continue
         low, high = ranges[name]
         low = min(high, max(low, (floors or {}).get(name, low)))
-        choices = [v for v in range(low, high + 1) if v not in dims.values()]
+        if axes is not None and name not in axes:
+            dims[name] = int(rng.integers(low, high + 1))
+            continue
+        taken = dims.values() if axes is None else [v for k, v in dims.items() if k in axes]
+        choices = [v for v in range(low, high + 1) if v not in taken]
         dims[name] = int(rng.choice(choices)) if choices else int(rng.integers(low, high + 1))
     return dims
 
@@ -96,13 +107,14 @@ def draw_case_dims(
     fixed: Mapping[str, int],
     floors: Mapping[str, int] | None,
     where: str,
+    axes: set[str] | None = None,
 ) -> dict[str, int]:
     """Drawn dimensions, then derived ones, drawn again until every ``require`` relation holds."""
     derived = [n for n in names if rules[n].expression is not None and n not in fixed]
     drawn = [n for n in names if n not in derived]
     ranges = {n: (rules[n].low, rules[n].high) for n in drawn if n not in fixed}
     for _ in range(MAX_DRAWS):
-        dims = draw_dims(rng, drawn, ranges, fixed, floors)
+        dims = draw_dims(rng, drawn, ranges, fixed, floors, axes)
         try:
             for _ in derived:  # in dependency order, however the rubric lists them
                 for name in derived:
@@ -119,6 +131,12 @@ def draw_case_dims(
     raise RubricError(
         f"{where}: no draw of the dimensions in {MAX_DRAWS} satisfied the item's require (and sizes >= 1)"
     )
+
+
+def axis_names(inputs: tuple[InputSpec, ...], returns: tuple) -> set[str]:
+    """The dimensions that size an array directly: in an input's or the answer's shape, or a label count."""
+    found = {d for spec in inputs for d in (*spec.shape, spec.classes) if isinstance(d, str)}
+    return found | {d for d in returns if isinstance(d, str)}
 
 
 def resolve_shape(shape: tuple[str | int, ...], dims: Mapping[str, int]) -> tuple[int, ...]:

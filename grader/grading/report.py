@@ -142,11 +142,16 @@ def case_to_dict(case: Case, check) -> dict:
     }
     if case.visible:
         item["dims"] = dict(case.dims)
-        item["inputs"] = {name: np.asarray(case.inputs[name]).tolist() for name in case.arg_names}
+        item["inputs"] = {name: input_value(case.inputs[name]) for name in case.shown_inputs}
         item["expected"] = _array(case.expected)
         item["got"] = _array(check.value)
         item["diff"] = list(check.diff)
     return item
+
+
+def input_value(value: object) -> object:
+    """A visible input as JSON: an array's nested lists, a hyperparameter as it is (a number, string or dict)."""
+    return np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
 
 
 def equation_to_dict(result: EquationResult, cases: tuple[Case, ...]) -> dict:
