@@ -106,7 +106,7 @@ def consistent(wrong: np.ndarray | None, case: Case, check: CheckResult, setting
         return (
             wrong is not None
             and wrong.shape == case.expected.shape
-            and within(wrong, case.expected, settings.tolerance)
+            and within(wrong, case.expected, settings.tolerance, None, case.scale)
         )
     if check.status == CaseStatus.ERROR:
         return wrong is None
