@@ -156,11 +156,8 @@ def check_input(
         if source_name not in declared:
             fail(f"{where}.from", f"{source_name!r} must be an input declared above it")
     for entry in spec.entries:
-        if entry.is_array:
-            fail(
-                f"{where}.entries.{entry.name}",
-                "a dict entry must be a hyperparameter (int, float, choice, value, dim)",
-            )
+        if entry.kind in ("labels", "derived", "dict"):
+            fail(f"{where}.entries.{entry.name}", "a dict entry is a hyperparameter or a normal or uniform array")
         check_input(entry, known, [], f"{where}.entries.{entry.name}", fail)
 
 

@@ -92,6 +92,7 @@ class FiniteDifference:
     kink_at: float = 0.0
     slot: str | int | None = None
     linear: bool = False
+    batched: bool = False  # each example (axis 0 of wrt and of the output) is computed on its own
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ def parse_fd(fd: Mapping | None) -> FiniteDifference | None:
         kink_at=float(kinks.get("at", 0.0)),
         slot=fd.get("slot"),
         linear=bool(fd.get("linear", False)),
+        batched=bool(fd.get("batched", False)),
     )
 
 

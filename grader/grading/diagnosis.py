@@ -272,16 +272,22 @@ def diagnose(
     mistakes: ModuleType | None,
     settings: Settings,
     reference: ModuleType | None = None,
+    siblings: list[tuple[Case, CheckResult]] = (),
 ) -> Diagnosis | None:
     """A named mistake or a lead for an equation with wrong answers; None when there is nothing to add.
 
     ``reference`` makes the setup calls of a catalogued mistake's plan (a backward's cache).
+    ``siblings`` are the cases and verdicts of the other items that grade the same
+    function (another slot of its tuple): a mistake imitates the whole function, so it
+    must be consistent with them too (a sum where the mean belongs is wrong in the loss
+    as well; if the loss passed, that was not the mistake).
     """
     if any(check.status == CaseStatus.NONDETERMINISTIC for check in checks):
         return None  # that case's message says so, and no formula explains answers that change
     pairs = [(case, check) for case, check in zip(cases, checks) if check.status in MISTAKE_STATUSES]
     if pairs and mistakes is not None:
         rest = [(case, check) for case, check in zip(cases, checks) if check.status not in MISTAKE_STATUSES]
+        rest += [(case, check) for case, check in siblings if check.status == CaseStatus.PASSED]
         named = match_mistake(equation, pairs, mistakes, settings, rest, reference)
         if named is not None:
             return named

@@ -57,6 +57,20 @@ def finite_difference(
         out = evaluate()
         return float((upstream * out).sum()) if upstream is not None else float(out)
 
+    if fd.batched and point.ndim >= 1 and point.shape[0] >= 1:
+        grad = batched_differences(
+            evaluate,
+            values,
+            next(i for i, v in enumerate(values) if v is point),
+            point,
+            upstream,
+            1.0 if fd.linear else step,
+            fd.linear,
+        )
+        mask = np.ones(point.shape, dtype=bool)
+        if fd.kink_input is not None:
+            mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
+        return grad, mask
     grad = np.zeros_like(point)
     if fd.linear:
         base = objective()
@@ -78,6 +92,45 @@ def finite_difference(
     if fd.kink_input is not None:
         mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
     return grad, mask
+
+
+def batched_differences(
+    evaluate: Callable,
+    values: list,
+    position: int,
+    point: np.ndarray,
+    upstream: np.ndarray,
+    step: float,
+    linear: bool,
+) -> np.ndarray:
+    """Every perturbation of one example's coordinate in one call, stacked along the batch axis.
+
+    For a forward that treats each example (axis 0 of ``wrt`` and of its output) on its
+    own, copy k of the batch has coordinate k of every example moved; each example's own
+    objective, sum(upstream[n] * out[n]), then changes only by that example's partial
+    derivative. Two calls (one for an affine forward, plus the base) instead of two per entry.
+    """
+    n = point.shape[0]
+    per_example = int(np.prod(point.shape[1:]))
+    offsets = np.zeros((per_example, *point.shape))
+    for k in range(per_example):
+        offsets[k].reshape(n, per_example)[:, k] = step
+    stacked_upstream = np.broadcast_to(upstream, (per_example, *upstream.shape))
+
+    def objectives(shift: np.ndarray) -> np.ndarray:
+        batch = (point[None] + shift).reshape(per_example * n, *point.shape[1:])
+        values[position] = batch
+        try:
+            out = np.asarray(evaluate(), dtype=np.float64).reshape(per_example, *upstream.shape)
+        finally:
+            values[position] = point
+        return (out * stacked_upstream).reshape(per_example, n, -1).sum(axis=2)
+
+    if linear:
+        change = objectives(offsets) - objectives(np.zeros_like(offsets))
+    else:
+        change = (objectives(offsets) - objectives(-offsets)) / (2 * step)
+    return np.ascontiguousarray(change.T).reshape(point.shape)
 
 
 def magnitude(expected: np.ndarray, args: list) -> float:

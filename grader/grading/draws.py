@@ -178,7 +178,10 @@ def draw_value(rng: np.random.Generator, spec: InputSpec, dims: Mapping[str, int
     if spec.kind == "dim":
         return int(dims[spec.dim])
     if spec.kind == "dict":
-        return {entry.name: draw_value(rng, entry, dims) for entry in spec.entries}
+        return {
+            entry.name: draw_array(rng, entry, dims) if entry.is_array else draw_value(rng, entry, dims)
+            for entry in spec.entries
+        }
     if spec.choices:
         chosen = spec.choices[int(rng.integers(0, len(spec.choices)))]
         return int(chosen) if spec.kind == "int" else float(chosen) if spec.kind == "float" else chosen
@@ -193,6 +196,16 @@ def without_ties(rng: np.random.Generator, shape: tuple[int, ...], scale: float)
     if not size:
         return np.zeros(shape)
     return ((rng.permutation(size) + rng.uniform(0.2, 0.8, size)) * (4 * scale / size) - 2 * scale).reshape(shape)
+
+
+def draw_array(rng: np.random.Generator, spec: InputSpec, dims: Mapping[str, int]) -> np.ndarray:
+    """A real-valued array: normal times ``scale``, uniform in [low, high], or without ties."""
+    shape = resolve_shape(spec.shape, dims)
+    if spec.distinct:
+        return without_ties(rng, shape, spec.scale)
+    if spec.kind == "uniform":
+        return rng.uniform(spec.low, spec.high, size=shape)
+    return rng.standard_normal(shape) * spec.scale
 
 
 def draw_input(
@@ -214,12 +227,7 @@ def draw_input(
         return probe_labels(
             rng, rng.integers(0, dims[spec.classes], size=shape, dtype=np.int64), dims[spec.classes], probe
         )
-    if spec.distinct:
-        values = without_ties(rng, shape, spec.scale)
-    elif spec.kind == "uniform":
-        values = rng.uniform(spec.low, spec.high, size=shape)
-    else:
-        values = rng.standard_normal(shape) * spec.scale
+    values = draw_array(rng, spec, dims)
     if spec.exact_zeros > 0 and values.size:
         count = max(1, int(round(spec.exact_zeros * values.size)))
         values.flat[rng.choice(values.size, size=count, replace=False)] = 0.0

@@ -231,9 +231,16 @@ def grade_submission(
     verdicts, protections, shown, notice = run_calls(rubric, submission, filename, cases, protections, host)
     ran = time.monotonic()
     results = []
+    checked = {eq.id: [(case, verdicts[(eq.id, case.index)]) for case in cases[eq.id]] for eq in rubric.equations}
     for eq in rubric.equations:
-        checks = tuple(verdicts[(eq.id, case.index)] for case in cases[eq.id])
-        diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings, reference)
+        checks = tuple(check for _, check in checked[eq.id])
+        siblings = [
+            pair
+            for other in rubric.equations
+            if other.function == eq.function and other is not eq
+            for pair in checked[other.id]
+        ]
+        diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings, reference, siblings)
         results.append(score_equation(eq, checks, rubric.settings, diagnosis))
     return Report(
         rubric=rubric,

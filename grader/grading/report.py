@@ -151,6 +151,8 @@ def case_to_dict(case: Case, check) -> dict:
 
 def input_value(value: object) -> object:
     """A visible input as JSON: an array's nested lists, a hyperparameter as it is (a number, string or dict)."""
+    if isinstance(value, dict):
+        return {key: input_value(entry) for key, entry in value.items()}
     return np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
 
 

@@ -21,6 +21,9 @@ def call_request(
 ) -> tuple[dict, list[bytes]]:
     """A call's header and payloads: arrays travel as .npy payloads, hyperparameters in the header.
 
+    An array inside a dict hyperparameter travels as a payload named ``dict.key``; the
+    child puts it back into that dict.
+
     ``plan`` holds the rest of the request (setup steps, the graded call's argument
     names, the slot or dict entry to send back: ``CallPlan.request``), all instructor
     data. A call of arrays alone with no plan is framed exactly as before plans existed.
@@ -28,6 +31,13 @@ def call_request(
     import numpy as np
 
     arrays = [(name, value) for name, value in args if isinstance(value, np.ndarray)]
+    values = {}
+    for name, value in args:
+        if isinstance(value, dict):  # an array in a dict (bn_param's running_mean) travels as `name.key`
+            arrays += [(f"{name}.{key}", entry) for key, entry in value.items() if isinstance(entry, np.ndarray)]
+            value = {key: entry for key, entry in value.items() if not isinstance(entry, np.ndarray)}
+        if not isinstance(value, np.ndarray):
+            values[name] = value
     payloads = [encode_array(value) for _, value in arrays]
     header: dict = {
         "op": "call",
@@ -35,7 +45,6 @@ def call_request(
         "function": function,
         "args": [{"name": name, "len": len(p)} for (name, _), p in zip(arrays, payloads)],
     }
-    values = {name: value for name, value in args if not isinstance(value, np.ndarray)}
     if values:
         header["values"] = values
     header.update(plan or {})
