@@ -3,8 +3,8 @@
 An item (``equations:`` in the rubric, for quiz 4's sake) grades one function's answer.
 In the simplest form the function takes arrays and returns one array. An item may
 also name the function's return ``slots`` and grade one of them (``output: dx``), or
-grade what the call left in a dict argument (``output: {argument: bn_param, key:
-running_mean}``); make ``setup`` calls in the child first, whose results (a cache)
+grade what the call left in a dict argument (``output: {argument: NAME, key:
+KEY}``); make ``setup`` calls in the child first, whose results (a cache)
 never leave it; take hyperparameters (ints, floats, strings, dicts of them); derive
 dimensions from others and require relations between them; and list ``variants``,
 fixed overrides each of which gets one hidden case of its own.

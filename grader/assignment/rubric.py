@@ -231,11 +231,16 @@ def bundled_rubric_dirs() -> list[Path]:
     ]
 
 
-def resolve_rubric_path(name: str | None) -> Path:
+DEFAULT_MARKER = "DEFAULT"  # in a folder of bundled rubrics: the stem of the one to use when several are there
+
+
+def resolve_rubric_path(name: str | None, submission: str | Path | None = None) -> Path:
     """A rubric path from ``--rubric`` (a path or a bundled name), or the bundled default.
 
     The default is the single rubric bundled with the package, so ``grade file.py``
-    works from a source checkout and from a wheel alike.
+    works from a source checkout and from a wheel alike. With several bundled rubrics,
+    a submission picks the one whose ``submission_filename`` has its name (``layers.py``,
+    ``layers.ipynb``); otherwise the folder's ``DEFAULT`` file names the default.
     """
     if name is not None:
         candidate = Path(name)
@@ -250,6 +255,24 @@ def resolve_rubric_path(name: str | None) -> Path:
         if len(found) == 1:
             return found[0]
         if found:
-            names = ", ".join(p.stem for p in found)
-            raise RubricError(f"several bundled rubrics ({names}): choose one with --rubric")
+            return choose_bundled(folder, found, submission)
     raise RubricError("no bundled rubric found: pass --rubric PATH")
+
+
+def choose_bundled(folder: Path, found: list[Path], submission: str | Path | None) -> Path:
+    if submission is not None:
+        stem = Path(submission).stem
+        for path in found:
+            try:
+                wanted = load_rubric(path).submission_filename
+            except RubricError:
+                continue
+            if wanted is not None and Path(wanted).stem == stem:
+                return path
+    marker = folder / DEFAULT_MARKER
+    default = marker.read_text().strip() if marker.is_file() else ""
+    for path in found:
+        if path.stem == default:
+            return path
+    names = ", ".join(p.stem for p in found)
+    raise RubricError(f"several bundled rubrics ({names}): choose one with --rubric")

@@ -137,7 +137,7 @@ def run_grade(argv: Sequence[str]) -> int:
     from grader.grading.report import display_text, report_to_dict, write_report
 
     try:
-        rubric = load_rubric(resolve_rubric_path(args.rubric))
+        rubric = load_rubric(resolve_rubric_path(args.rubric, args.submission))
         report = grade_submission(Path(args.submission), rubric, seed=args.seed, host=host)
     finally:
         host.close()

@@ -5,7 +5,7 @@ the parent runs the same sequence on the reference to get the expected value, an
 on a catalogued mistake (which replaces the graded function everywhere in the
 sequence, setup calls included) to name what went wrong. Each call gets fresh
 writable copies of the arrays; a dict input is copied once per sequence and then
-shared, so what a train-mode call leaves in ``bn_param`` the next call sees. A setup
+shared, so what a training-mode call leaves in a parameter dict the next call sees. A setup
 result (a cache) is passed on as it is and never leaves the process it was made in.
 """
 

@@ -2,7 +2,7 @@
 
 The gradient of sum(upstream * forward(args)[slot]) with respect to one argument,
 entry by entry, in float64. Central differences in general; where the rubric says
-the forward is affine in that argument (affine, convolution, seeded dropout),
+the forward is affine in that argument (a matrix product, a convolution, a seeded mask),
 one-sided differences of step 1, which are exact there and take half the calls, so
 a convolution case stays cheap. Entries within a step of a kink are left out of the
 comparison, since there the one-sided slopes differ and differences measure neither.
@@ -29,7 +29,7 @@ def finite_difference(
     """The gradient with respect to ``fd.wrt`` and a mask of the entries to compare.
 
     ``slot`` picks one value of a forward that returns a tuple. Dict arguments are
-    copied for every evaluation, so a forward that writes into one (batchnorm's
+    copied for every evaluation, so a forward that writes into one (a batch
     running statistics) evaluates the same function each time.
     """
     if inputs[fd.wrt].dtype.kind != "f":

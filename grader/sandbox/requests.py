@@ -33,7 +33,7 @@ def call_request(
     arrays = [(name, value) for name, value in args if isinstance(value, np.ndarray)]
     values = {}
     for name, value in args:
-        if isinstance(value, dict):  # an array in a dict (bn_param's running_mean) travels as `name.key`
+        if isinstance(value, dict):  # an array in a dict (a given running statistic) travels as `name.key`
             arrays += [(f"{name}.{key}", entry) for key, entry in value.items() if isinstance(entry, np.ndarray)]
             value = {key: entry for key, entry in value.items() if not isinstance(entry, np.ndarray)}
         if not isinstance(value, np.ndarray):

@@ -233,7 +233,7 @@ def call_function(module, request, payloads, filename):
         return {"status": "missing"}, b""
     names = {spec["name"]: np.load(io.BytesIO(p), allow_pickle=False) for spec, p in zip(request["args"], payloads)}
     names.update(request.get("values", {}))  # hyperparameters: the instructor's JSON, fresh per request
-    for dotted in [n for n in names if "." in n]:  # an array that belongs in a dict: `bn_param.running_mean`
+    for dotted in [n for n in names if "." in n]:  # an array that belongs in a dict: `params.key`
         holder, key = dotted.split(".", 1)
         if isinstance(names.get(holder), dict):
             names[holder][key] = names.pop(dotted)
