@@ -1,15 +1,35 @@
-"""Every fixture submission gets exactly the per-equation outcome recorded in expected.yaml."""
+"""Every fixture submission gets exactly the per-item outcome recorded in its corpus's expected.yaml.
+
+One corpus per assignment (tests/fixtures/quiz4, tests/fixtures/layers), each graded
+with its own rubric; a corpus joins as soon as its expected.yaml exists.
+"""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from conftest import FIXTURES, grade
+from conftest import FIXTURES, REPO, grade, write_rubric_copy
+from grader.assignment.rubric import load_rubric
 
-CORPUS = FIXTURES / "quiz4"
-EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())
+RUBRICS = {"quiz4": REPO / "rubrics" / "quiz4.yaml", "layers": REPO / "rubrics" / "layers.yaml"}
+CORPORA = {name: FIXTURES / name for name in RUBRICS if (FIXTURES / name / "expected.yaml").is_file()}
+EXPECTED = {name: yaml.safe_load((folder / "expected.yaml").read_text()) for name, folder in CORPORA.items()}
+# The issue's floor for each corpus: (correct, buggy) submissions.
+MINIMUM = {"quiz4": (10, 25), "layers": (10, 30)}
 STATUS_WORDS = {"passed", "partial", "failed", "error", "timeout", "missing", "not_implemented", "shape_credit"}
+
+
+@pytest.fixture(scope="session")
+def corpus_rubrics(tmp_path_factory):
+    """Each corpus's rubric, and a copy with a 1-second call limit for submissions that hang."""
+    rubrics = {}
+    for name in CORPORA:
+        fast = write_rubric_copy(
+            tmp_path_factory.mktemp(f"rubric-{name}"), RUBRICS[name], time_limit=1.0, import_time_limit=5.0
+        )
+        rubrics[name] = (load_rubric(RUBRICS[name]), load_rubric(fast))
+    return rubrics
 
 
 def expected_status(entry: dict, eq_id: str) -> set[str]:
@@ -18,20 +38,26 @@ def expected_status(entry: dict, eq_id: str) -> set[str]:
     return {"partial" if s == "shape_credit" else s for s in allowed}
 
 
-def test_the_corpus_has_enough_correct_and_buggy_submissions():
-    names = list(EXPECTED)
-    assert sum(n.startswith("correct/") for n in names) >= 10
-    assert sum(n.startswith("buggy/") for n in names) >= 25
-    assert sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.py")) == sorted(names)
+@pytest.mark.parametrize("corpus", sorted(CORPORA))
+def test_the_corpus_has_enough_correct_and_buggy_submissions(corpus):
+    names = list(EXPECTED[corpus])
+    correct, buggy = MINIMUM[corpus]
+    assert sum(n.startswith("correct/") for n in names) >= correct
+    assert sum(n.startswith("buggy/") for n in names) >= buggy
+    folder = CORPORA[corpus]
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py")) == sorted(names)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_fixture_gets_its_expected_outcome(name, quiz4, quiz4_fast):
-    catalog = {eq.id: {m.id for m in eq.mistakes} for eq in quiz4.equations}
-    entry = EXPECTED[name] or {}
-    rubric = quiz4_fast if "timeout" in entry.values() else quiz4
-    report, document = grade(CORPUS / name, rubric)
+@pytest.mark.parametrize(
+    "corpus, name", [(corpus, name) for corpus in sorted(CORPORA) for name in sorted(EXPECTED[corpus])]
+)
+def test_fixture_gets_its_expected_outcome(corpus, name, corpus_rubrics):
+    regular, fast = corpus_rubrics[corpus]
+    catalog = {eq.id: {m.id for m in eq.mistakes} for eq in regular.equations}
+    entry = EXPECTED[corpus][name] or {}
+    rubric = fast if "timeout" in entry.values() else regular
+    report, document = grade(CORPORA[corpus] / name, rubric)
     by_id = {eq["id"]: eq for eq in document["equations"]}
     for eq_id, eq in by_id.items():
         assert eq["status"] in expected_status(entry, eq_id), f"{eq_id}: {eq['feedback']}"
