@@ -11,11 +11,11 @@ from the child. ``grader/grading/feedback.py`` words the outcomes.
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError
-from grader.sandbox import wire
+from grader.sandbox import requests, wire
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 
 if TYPE_CHECKING:  # arrays arrive from the caller: this module itself never needs numpy loaded
@@ -39,15 +39,11 @@ def load_request(filename: str, source: bytes, forbidden: Sequence[str]) -> byte
     return wire.encode_frame(header, source)
 
 
-def call_request(call_id: int, function: str, args: Sequence[tuple[str, np.ndarray]]) -> bytes:
-    """The frame of one call: the function's name, then each argument as a ``.npy`` payload."""
-    payloads = [wire.encode_array(value) for _, value in args]
-    header = {
-        "op": "call",
-        "id": call_id,
-        "function": function,
-        "args": [{"name": name, "len": len(p)} for (name, _), p in zip(args, payloads)],
-    }
+def call_request(
+    call_id: int, function: str, args: Sequence[tuple[str, object]], plan: Mapping | None = None
+) -> bytes:
+    """The frame of one call: arrays as ``.npy`` payloads, hyperparameters and the plan in the header."""
+    header, payloads = requests.call_request(call_id, function, args, plan)
     return wire.encode_frame(header, *payloads)
 
 
@@ -111,6 +107,7 @@ def call_outcome(
         "elapsed": elapsed,
         "problem": reply.problem,
         "detail": reply.detail,
+        "setup": reply.setup,
     }
     if reply.status == "ok":
         return CallOutcome(CallStatus.OK, value=value, shape=shape, **detail)

@@ -45,7 +45,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,9 +271,19 @@ class Sandbox:
         return wire.clean_text(self.transcript.shown(limit).decode("utf-8", "replace"), limit)
 
     def call(
-        self, function: str, args: Sequence[tuple[str, np.ndarray]], expected_shape: tuple[int, ...], hidden: bool
+        self,
+        function: str,
+        args: Sequence[tuple[str, np.ndarray | dict | float | str]],
+        expected_shape: tuple[int, ...],
+        hidden: bool,
+        plan: Mapping | None = None,
+        setup_steps: int = 0,
     ) -> CallOutcome:
-        """Call ``function`` on the arguments in the child; every fault comes back as data."""
+        """Call ``function`` on the arguments in the child; every fault comes back as data.
+
+        ``args`` are arrays and hyperparameters by name; ``plan`` the rest of the request
+        (``CallPlan.request``: setup calls, the slot to send back), with ``setup_steps`` steps.
+        """
         if hidden:
             self.transcript.hide_from_here()
         refused = self.budget.refusal(function)
@@ -285,7 +295,7 @@ class Sandbox:
         if function not in imported.names:
             return CallOutcome(CallStatus.MISSING, names=imported.names)
         call_id = wire.new_call_id()
-        request = messages.call_request(call_id, function, args)
+        request = messages.call_request(call_id, function, args, plan)
         started = time.monotonic()
         deadline = self.budget.deadline(started + self.limits.time_limit)
         keep = wire.kept_elements(expected_shape)
@@ -294,7 +304,7 @@ class Sandbox:
             self.reader.drain()
             wire.write_all(self.writer_fd, request, deadline)
             header = self.reader.read_reply_header(call_id, deadline, self.limits.memory_bytes)
-            reply = wire.parse_reply(header, call_id, tuple(name for name, _ in args))
+            reply = wire.parse_reply(header, call_id, tuple(name for name, _ in args), setup_steps)
             if reply.status == "ok":
                 shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
         except wire.Timeout:
