@@ -103,6 +103,7 @@ def test_the_bundle_holds_the_template_the_instructions_and_the_self_check(membe
         "quiz4/selfcheck.py",
         "quiz4/selfcheck_oracle.py",
         "quiz4/selfcheck_faults.py",
+        "quiz4/selfcheck_plans.py",
         "quiz4/notebook_cells.py",
         "quiz4/selfcheck_cases.json",
         "quiz4/selfcheck_forward.py",

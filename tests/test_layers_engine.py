@@ -362,7 +362,16 @@ def code_words(tree: ast.AST) -> set[str]:
 
 
 def test_nothing_in_the_engine_names_the_layers_assignment():
-    names = ["affine_forward", "batchnorm", "conv_forward", "max_pool", "dropout", "softmax_loss", "running_mean", "bn_param"]
+    names = [
+        "affine_forward",
+        "batchnorm",
+        "conv_forward",
+        "max_pool",
+        "dropout",
+        "softmax_loss",
+        "running_mean",
+        "bn_param",
+    ]
     for path in (REPO / "grader").rglob("*.py"):
         words = code_words(ast.parse(path.read_text()))
         assert not [n for n in names for w in words if n in w], path
@@ -377,3 +386,59 @@ def test_several_bundled_rubrics_pick_by_the_submission_name_then_the_default(tm
         resolve_rubric_path(None, tmp_path / "anything.py").name
         == (REPO / "rubrics" / "DEFAULT").read_text().strip() + ".yaml"
     )
+
+
+def test_the_selfcheck_words_plans_as_the_grader_does():
+    from grader.grading import hints
+    from grader.untrusted.student import selfcheck_plans
+
+    slots = ["dx", "dw", "db"]
+    for problem, detail in (("arity", "2"), ("arity", "1"), ("not_tuple", "ndarray of dtype float64 and shape (2, 3)")):
+        assert selfcheck_plans.tuple_fault("f", problem, detail, slots) == hints.tuple_fault(
+            "f", problem, detail, tuple(slots), hidden=False
+        )
+    assert selfcheck_plans.missing_entry("f", "p", "k") == hints.missing_entry("f", "p", "k")
+    for setup, needed in (("g", ("cache",)), ("f", ()), ("g", ("a", "b"))):
+        assert selfcheck_plans.setup_fault(setup, "f", needed, "it broke") == hints.setup_fault(
+            setup, "f", needed, "it broke"
+        )
+
+
+def test_the_student_bundle_self_checks_layers_as_the_autograder_judges_its_visible_cases(tmp_path, layers):
+    import subprocess
+    import sys
+    import zipfile
+
+    from grader.frontends.bundle import build_student_bundle
+
+    zip_path = build_student_bundle(LAYERS_RUBRIC, tmp_path / "layers.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(tmp_path)
+        names = archive.namelist()
+    folder = tmp_path / "layers"
+    assert "def " not in (folder / "selfcheck_forward.py").read_text()  # no forward (they are answers here)
+    assert "layers/selfcheck_plans.py" in names
+    document = json.loads((folder / "selfcheck_cases.json").read_text())
+    assert {eq["oracle"] for eq in document["equations"]} == {"expected"}
+    broken = submission(
+        tmp_path,
+        """
+        def relu_forward(x):
+            return np.maximum(x, 0)
+        """,
+        name="broken.py",
+    )
+    for path, ok in ((REPO / "solutions" / "layers.py", True), (broken, False)):
+        run = subprocess.run([sys.executable, "selfcheck.py", str(path)], cwd=folder, capture_output=True, text=True)
+        assert (run.returncode == 0) == ok, run.stdout + run.stderr
+    _, graded = grade(broken, layers)
+    expected_message = next(c["message"] for c in item(graded, "relu_backward")["cases"] if c["visible"])
+    assert expected_message.startswith("fix relu_forward first")
+    assert expected_message in run.stdout
+    template = subprocess.run(
+        [sys.executable, "selfcheck.py", str(REPO / "student_template" / "layers.py")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert "0 of 22 items pass their visible case" in template.stdout

@@ -26,23 +26,24 @@ after the due date is not previewed by the self-check either.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
-
-import numpy as np
 
 from grader.assignment.reference import load_reference
 from grader.assignment.rubric import Equation, Rubric, load_rubric, resolve_rubric_path
-from grader.errors import ReferenceModuleError
+from grader.frontends.selfcheck_cases import (  # noqa: F401 - selfcheck_equations, forward_module_source: tests use them here
+    by_expected_value,
+    forward_module_source,
+    selfcheck_document,
+    selfcheck_equations,
+    submission_name,
+)
 from grader.frontends.student_notebook import shape_text, student_notebook
-from grader.grading.cases import build_cases
-from grader.untrusted.student import selfcheck, selfcheck_oracle
+from grader.untrusted.student import selfcheck
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same bytes
 
@@ -69,148 +70,6 @@ def write_zip(path: str | Path, entries: Mapping[str, tuple[bytes, int]]) -> Pat
     return path
 
 
-# --- what the self-check needs -----------------------------------------------------------
-
-
-def selfcheck_equations(rubric: Rubric) -> tuple[Equation, ...]:
-    return tuple(eq for eq in rubric.equations if eq.visibility == "visible")
-
-
-def forward_module_source(rubric: Rubric, equations: Sequence[Equation]) -> str:
-    """The reference's forward functions (and top-level helpers they call), and nothing else of it.
-
-    Refuses with a ReferenceModuleError when a forward function reaches one of the
-    answers, since shipping it would ship the answer.
-    """
-    source = rubric.reference.read_text(encoding="utf-8")
-    tree = ast.parse(source)
-    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    constants = {
-        target.id: node
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    answers = {eq.function for eq in rubric.equations}
-    needed: set[str] = set()
-    todo = [eq.finite_difference.forward for eq in equations]
-    while todo:
-        name = todo.pop()
-        if name in needed:
-            continue
-        if name in answers:
-            raise ReferenceModuleError(
-                f"{rubric.reference}: a forward function reaches {name}, an answer; the student bundle "
-                "would carry it, so make the forward functions independent of the answers"
-            )
-        node = defs.get(name) or constants.get(name)
-        if node is None:
-            continue  # a builtin or an imported name
-        needed.add(name)
-        todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in {*defs, *constants}]
-    lines = source.splitlines()
-    chosen = [
-        node
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        or (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in needed)
-        or (isinstance(node, ast.Assign) and any(getattr(t, "id", None) in needed for t in node.targets))
-    ]
-    pieces = []
-    for node in chosen:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        pieces.append("\n".join(lines[start - 1 : node.end_lineno]))
-    header = (
-        '"""Forward functions for the self-check\'s finite differences, cut out of the reference module.\n\n'
-        'No answer is in this file."""\n\n'
-        f"# {' '.join(rubric.title.split())}\n"
-    )
-    return header + "\n\n\n".join(pieces) + "\n"
-
-
-def kink_side(equation: Equation, cases, reference: ModuleType, step: float, tolerance) -> str | None:
-    """Which one-sided slope the reference takes exactly at the kink ("left" or "right"), if one does.
-
-    The assignment's convention there (ReLU' at 0) is the reference's choice; finite
-    differences can't know it, so the bundle records it as a side, not as values.
-    """
-    fd = equation.finite_difference
-    if fd.kink_input is None:
-        return None
-    spec = {
-        "args": list(fd.args),
-        "wrt": fd.wrt,
-        "upstream": fd.upstream,
-        "kink": {"input": fd.kink_input, "at": fd.kink_at},
-    }
-    forward = getattr(reference, fd.forward)
-    tol = {"rtol": tolerance.rtol, "atol": tolerance.atol}
-    sides = {"left", "right"}
-    seen = False
-    for case in cases:
-        at_kink = np.asarray(case.inputs[fd.kink_input], dtype=np.float64) == fd.kink_at
-        if at_kink.shape != case.expected.shape or not at_kink.any():
-            continue
-        seen = True
-        for side in sorted(sides):
-            grad, _ = selfcheck_oracle.finite_difference(forward, spec, dict(case.inputs), step, side)
-            if not selfcheck_oracle.within(grad[at_kink], case.expected[at_kink], tol):
-                sides.discard(side)
-    return sides.pop() if seen and len(sides) == 1 else None
-
-
-def selfcheck_document(rubric: Rubric, reference: ModuleType, equations: Sequence[Equation]) -> dict:
-    """The visible cases' inputs and how to differentiate each equation; no seed, no hidden-case setting."""
-    settings = rubric.settings
-    built = build_cases(rubric, reference, hidden_seed=0, hidden=False, equations=equations)
-    items = []
-    for eq in equations:
-        fd = eq.finite_difference
-        spec: dict = {"forward": fd.forward, "args": list(fd.args), "wrt": fd.wrt, "upstream": fd.upstream}
-        if fd.kink_input is not None:
-            side = kink_side(eq, built[eq.id], reference, settings.fd_step, settings.fd_tolerance)
-            spec["kink"] = {"input": fd.kink_input, "at": fd.kink_at, "side": side}
-        items.append(
-            {
-                "id": eq.id,
-                "label": eq.label,
-                "function": eq.function,
-                "args": list(eq.args),
-                "returns": list(eq.returns),
-                "finite_difference": spec,
-                "cases": [
-                    {
-                        "index": case.index,
-                        "dims": dict(case.dims),
-                        "inputs": {name: selfcheck_oracle.encode_array(value) for name, value in case.inputs.items()},
-                    }
-                    for case in built[eq.id]
-                ],
-            }
-        )
-    return {
-        "format": selfcheck.FORMAT,
-        "assignment": rubric.assignment,
-        "title": rubric.title,
-        "submission_filename": submission_name(rubric),
-        "settings": {
-            "fd_step": settings.fd_step,
-            "fd_tolerance": {"rtol": settings.fd_tolerance.rtol, "atol": settings.fd_tolerance.atol},
-            "time_limit": settings.time_limit,
-            "import_time_limit": settings.import_time_limit,
-            "forbidden_imports": list(settings.forbidden_imports),
-        },
-        "equations": items,
-    }
-
-
-def submission_name(rubric: Rubric) -> str:
-    """The template's name in the bundle: the expected file as a .py (the notebook is beside it)."""
-    name = rubric.submission_filename or rubric.template.name
-    return f"{name.rsplit('.', 1)[0]}.py"
-
-
 def notebook_name(rubric: Rubric) -> str:
     return f"{submission_name(rubric)[:-3]}.ipynb"
 
@@ -231,6 +90,13 @@ def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
         later_text = (
             f"\nThe self-check leaves out {listed}: the autograder grades "
             f"{'it' if len(later) == 1 else 'them'}, but the results are shown later.\n"
+        )
+    oracle_text = "finite differences of the forward computation, so\nit needs no solution"
+    if any(by_expected_value(rubric, eq) for eq in equations):
+        oracle_text = (
+            "finite differences of the forward computation, or with the\nexpected value the autograder's "
+            "report shows for that case (a forward's output, a backward\nrun on the cache your own forward "
+            "made), so it needs no solution"
         )
     forbidden = ", ".join(rubric.settings.forbidden_imports)
     forbidden_text = f" Do not import {forbidden}: a function that does scores 0." if forbidden else ""
@@ -270,8 +136,7 @@ functions as your kernel has them, so run every cell above it first. In Colab, u
 beside the notebook first.
 
 It runs each function on its visible case (the same inputs as the autograder's visible
-case) and compares the result with finite differences of the forward computation, so
-it needs no solution. It prints one line per function and what to fix; it exits 0 when
+case) and compares the result with {oracle_text}. It prints one line per function and what to fix; it exits 0 when
 every visible case passes. Passing it does not guarantee full marks: the autograder
 also runs hidden cases (other sizes and values, drawn for your file) and compares with
 the reference solution.

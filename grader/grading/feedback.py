@@ -55,6 +55,10 @@ BAD_RETURN_WORDS = {
     "not_rectangular": "returned a sequence that is not a rectangular array of real numbers",
     "unconvertible": "returned a value that could not be converted to numbers",
     "type": "returned something that is not a numpy array",
+    # a tuple return or a dict entry, worded with the item's slots by ``hints.tuple_fault`` / ``missing_entry``
+    "not_tuple": "did not return the tuple of values this part asks for",
+    "arity": "did not return as many values as this part asks for",
+    "missing_key": "did not leave the entry this part grades in its dict argument",
 }
 # The same with the child's detail (a dtype, a type name, an exception class), for visible cases.
 BAD_RETURN_DETAIL = {

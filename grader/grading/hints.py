@@ -170,7 +170,9 @@ def tuple_fault(function: str, problem: str, detail: str, slots: tuple[str, ...]
     want = expected_values(slots)
     if problem == "arity" and not hidden and detail.isdigit():
         count = int(detail)
-        return f"{function} returned {count} value{'s' if count != 1 else ''}, expected {len(slots)} ({', '.join(slots)})"
+        return (
+            f"{function} returned {count} value{'s' if count != 1 else ''}, expected {len(slots)} ({', '.join(slots)})"
+        )
     if problem == "not_tuple" and not hidden and detail:
         return f"{function} returned {detail}, expected a tuple of {want}"
     return f"{function} did not return a tuple of {want}"

@@ -39,9 +39,7 @@ def load_request(filename: str, source: bytes, forbidden: Sequence[str]) -> byte
     return wire.encode_frame(header, source)
 
 
-def call_request(
-    call_id: int, function: str, args: Sequence[tuple[str, object]], plan: Mapping | None = None
-) -> bytes:
+def call_request(call_id: int, function: str, args: Sequence[tuple[str, object]], plan: Mapping | None = None) -> bytes:
     """The frame of one call: arrays as ``.npy`` payloads, hyperparameters and the plan in the header."""
     header, payloads = requests.call_request(call_id, function, args, plan)
     return wire.encode_frame(header, *payloads)

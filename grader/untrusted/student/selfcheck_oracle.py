@@ -97,19 +97,24 @@ def squeeze_shape(shape) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
 
-def wrong_entries(got, expected, tol: dict):
-    """The grader's measure: |got - expected| > atol + rtol * max|expected| (NaN is wrong)."""
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+def wrong_entries(got, expected, tol: dict, scale: float | None = None):
+    """The grader's measure: |got - expected| > atol + rtol * scale (NaN is wrong).
+
+    The scale is the case's magnitude where the bundle ships it (an item judged by its
+    expected value), else max|expected|, as the grader's finite-difference comparison.
+    """
+    if scale is None:
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     return ~(np.abs(got - expected) <= tol["atol"] + tol["rtol"] * scale)
 
 
-def within(got, expected, tol: dict, mask=None) -> bool:
-    wrong = wrong_entries(got, expected, tol)
+def within(got, expected, tol: dict, mask=None, scale: float | None = None) -> bool:
+    wrong = wrong_entries(got, expected, tol, scale)
     return not bool(np.any(wrong if mask is None else wrong[mask]))
 
 
-def first_differences(got, expected, tol: dict, mask, limit: int = 3) -> list[dict]:
-    wrong = np.argwhere(wrong_entries(got, expected, tol) & mask)
+def first_differences(got, expected, tol: dict, mask, limit: int = 3, scale: float | None = None) -> list[dict]:
+    wrong = np.argwhere(wrong_entries(got, expected, tol, scale) & mask)
     return [
         {"index": [int(i) for i in idx], "expected": float(expected[tuple(idx)]), "got": float(got[tuple(idx)])}
         for idx in wrong[:limit]
@@ -119,6 +124,7 @@ def first_differences(got, expected, tol: dict, mask, limit: int = 3) -> list[di
 def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings: dict) -> dict:
     """The verdict on one returned value, in the grader's order: None -> type -> shape -> finite -> values."""
     tol = settings["fd_tolerance"]
+    scale = settings.get("scale")
     want = expected.shape
     arr, problem = to_float64(value)
     if problem is not None:
@@ -136,8 +142,8 @@ def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings
     status, note = "passed", ""
     if got_shape != want:
         squeezable = squeeze_shape(got_shape) == squeeze_shape(want)
-        if not squeezable or not within(arr.reshape(want), expected, tol, mask):
-            transposed = len(got_shape) == 2 and got_shape == want[::-1] and within(arr.T, expected, tol, mask)
+        if not squeezable or not within(arr.reshape(want), expected, tol, mask, scale):
+            transposed = len(got_shape) == 2 and got_shape == want[::-1] and within(arr.T, expected, tol, mask, scale)
             lead = ": the values are right but transposed" if transposed else ""
             if squeezable:
                 lead = ": the shape differs only in axes of size 1, but the values are wrong too"
@@ -148,10 +154,10 @@ def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings
             f"{function} returned shape {got_shape}, expected {want}: the gradient has the shape of "
             "the parameter (the shape convention)"
         )
-    if within(arr, expected, tol, mask):
+    if within(arr, expected, tol, mask, scale):
         return {"status": status, "message": note}
     return {
         "status": "wrong_values",
         "message": f"{function} returned wrong values",
-        "diff": first_differences(arr, expected, tol, mask),
+        "diff": first_differences(arr, expected, tol, mask, scale=scale),
     }
