@@ -166,18 +166,6 @@ class Equation:
         """The graded slot's position in the returned tuple, or None for a single return value."""
         return self.slots.index(self.output) if self.slots and self.output_argument is None else None
 
-    def output_plan(self) -> dict:
-        """What the child is told about the graded value: the tuple's arity and slot, or the dict entry."""
-        plan: dict = {}
-        if self.slots:
-            plan["slots"] = len(self.slots)
-            if self.output_argument is None:
-                plan["slot"] = self.slots.index(self.output)
-        if self.output_argument is not None:
-            plan["argument"] = self.output_argument
-            plan["key"] = self.output_key
-        return plan
-
 
 def infer_kind(raw: Mapping) -> str:
     for key, kind in (("derive", "derived"), ("value", "value"), ("dim", "dim"), ("entries", "dict")):
