@@ -442,3 +442,17 @@ def test_the_student_bundle_self_checks_layers_as_the_autograder_judges_its_visi
         text=True,
     )
     assert "0 of 22 items pass their visible case" in template.stdout
+
+
+@pytest.mark.parametrize("want, gradient", [((), False), ((3,), False), ((3,), True)])
+def test_shape_credit_words_a_value_as_a_value_in_the_grader_and_the_selfcheck(want, gradient):
+    from grader.grading import feedback_verdicts
+    from grader.untrusted.student import selfcheck_oracle
+
+    expected = np.ones(want)
+    got = expected.reshape((1, *want))
+    settings = {"fd_tolerance": {"rtol": 1e-5, "atol": 1e-8}, "gradient": gradient}
+    judged = selfcheck_oracle.judge("f", got, expected, np.ones(want, dtype=bool), settings)
+    words = feedback_verdicts.shape_credit("f", got.shape, want, hidden=False, gradient=gradient)
+    assert judged["status"] == "shape_credit" and judged["message"] == words
+    assert ("the gradient has the shape" in words) == gradient and "shape convention" in words

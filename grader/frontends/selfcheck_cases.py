@@ -102,6 +102,7 @@ def expected_value_item(equation: Equation, cases, settings) -> dict:
         "args": list(equation.args),
         "returns": list(equation.returns),
         "oracle": "expected",
+        "gradient": equation.finite_difference is not None,
         "plan": {
             "setup": [step.as_request() for step in (plan.setup if plan else ())],
             "call": list(equation.args),

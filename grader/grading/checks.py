@@ -186,7 +186,8 @@ def check_case(
         if squeezable and got is not None and within(got.reshape(want), case.expected, settings.tolerance, None, scale):
             got = got.reshape(want)
             credit, status = settings.shape_credit, CaseStatus.SHAPE_CREDIT
-            shape_note = feedback_verdicts.shape_credit(name, got_shape, want, hidden)
+            gradient = equation.finite_difference is not None
+            shape_note = feedback_verdicts.shape_credit(name, got_shape, want, hidden, gradient)
         else:
             return CheckResult(
                 status=CaseStatus.WRONG_SHAPE,

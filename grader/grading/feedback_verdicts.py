@@ -39,12 +39,19 @@ def wrong_shape(function: str, got: tuple[int, ...], want: tuple[int, ...], lead
     return f"{function} returned shape {got}, expected {want}{words}"
 
 
-def shape_credit(function: str, got: tuple[int, ...], want: tuple[int, ...], hidden: bool) -> str:
+def shape_credit(
+    function: str, got: tuple[int, ...], want: tuple[int, ...], hidden: bool, gradient: bool = True
+) -> str:
+    """Right values in a shape off by size-1 axes. ``gradient``: the answer is a gradient (the item
+    has finite differences); otherwise it is a value (a forward's output, a loss, a running statistic)."""
     what = "a shape that differs only in axes of size 1" if hidden else f"shape {got}"
-    return (
-        f"{function} returned {what}, expected {want}: the gradient has the shape of the parameter "
-        "(the shape convention)"
-    )
+    if gradient:
+        why = "the gradient has the shape of the parameter"
+    elif want == ():
+        why = "a scalar is a single number, not an array"
+    else:
+        why = "the value has exactly the shape the assignment states"
+    return f"{function} returned {what}, expected {want}: {why} (the shape convention)"
 
 
 def not_finite(function: str) -> str:

@@ -150,10 +150,13 @@ def judge(function: str, value, expected: np.ndarray, mask: np.ndarray, settings
             return {"status": "wrong_shape", "message": f"{function} returned shape {got_shape}, expected {want}{lead}"}
         arr = arr.reshape(want)
         status = "shape_credit"
-        note = (
-            f"{function} returned shape {got_shape}, expected {want}: the gradient has the shape of "
-            "the parameter (the shape convention)"
-        )
+        if settings.get("gradient", True):
+            why = "the gradient has the shape of the parameter"
+        elif want == ():
+            why = "a scalar is a single number, not an array"
+        else:
+            why = "the value has exactly the shape the assignment states"
+        note = f"{function} returned shape {got_shape}, expected {want}: {why} (the shape convention)"
     if within(arr, expected, tol, mask, scale):
         return {"status": status, "message": note}
     return {

@@ -188,5 +188,5 @@ def judge_planned(module, eq: dict, case: dict, inputs: dict, settings: dict, co
         status, message = faults.describe_exception(name, value, code.files, code.locate)
         return {"status": status, "message": message}
     expected = oracle.decode_array(case["expected"])
-    judged = {"fd_tolerance": eq["tolerance"], "scale": case.get("scale")}
+    judged = {"fd_tolerance": eq["tolerance"], "scale": case.get("scale"), "gradient": eq.get("gradient", True)}
     return oracle.judge(name, value, expected, np.ones(expected.shape, dtype=bool), judged)
