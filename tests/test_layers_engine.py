@@ -456,3 +456,21 @@ def test_shape_credit_words_a_value_as_a_value_in_the_grader_and_the_selfcheck(w
     words = feedback_verdicts.shape_credit("f", got.shape, want, hidden=False, gradient=gradient)
     assert judged["status"] == "shape_credit" and judged["message"] == words
     assert ("the gradient has the shape" in words) == gradient and "shape convention" in words
+
+
+def test_a_reply_may_blame_only_a_setup_step_its_call_had():
+    from grader.errors import ProtocolError
+    from grader.sandbox import wire
+
+    base = {"id": 5, "status": "exception", "type": "ValueError", "message": "no"}
+    assert wire.parse_reply({**base, "setup": 0}, 5, ("dout",), setup_steps=1).setup == 0
+    for bad in (
+        {**base, "setup": 1},
+        {**base, "setup": -1},
+        {**base, "setup": True},
+        {**base, "status": "ok", "len": 8, "setup": 0},
+    ):
+        with pytest.raises(ProtocolError):
+            wire.parse_reply(bad, 5, ("dout",), setup_steps=1)
+    with pytest.raises(ProtocolError):
+        wire.parse_reply({**base, "setup": 0}, 5, ("dout",))  # a call without setup steps
