@@ -24,6 +24,9 @@ import (what the rubric cache saves), ``numpy.random``'s load (the zygote leaves
 the interpreter's teardown after numpy (``grade`` leaves with ``os._exit``), and the CPU
 of OpenBLAS's thread pool during numpy's import (``grade`` runs one BLAS thread).
 
+It also times `grade` on the correct `layers` submission (22 items of tuple outputs,
+caches and parameter dicts; issue 13's target: under 1 s).
+
     python bench/bench_grade.py [--runs 7]
 """
 
@@ -105,7 +108,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["GRADER_CACHE_DIR"] = f"{tmp}/cache"
         one_thread = [sys.executable, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; import numpy"]
-        numpy_only, numpy_one_thread, baseline, grade = median_walls(
+        numpy_only, numpy_one_thread, baseline, grade, layers = median_walls(
             [
                 [sys.executable, "-c", "import numpy"],
                 one_thread,
@@ -124,6 +127,17 @@ def main() -> None:
                     f"{tmp}/r.json",
                     "--quiet",
                 ],
+                [
+                    sys.executable,
+                    "-m",
+                    "grader",
+                    str(REPO / "solutions" / "layers.py"),
+                    "--rubric",
+                    str(REPO / "rubrics" / "layers.yaml"),
+                    "-o",
+                    f"{tmp}/layers.json",
+                    "--quiet",
+                ],
             ],
             args.runs,
             env,
@@ -133,6 +147,7 @@ def main() -> None:
     print(f"  the same with one BLAS thread, as grade: {numpy_one_thread * 1000:7.1f} ms")
     print(f"unittest autograder, no sandbox (bench/unittest_autograder.py): {baseline * 1000:7.1f} ms")
     print(f"grade correct submission:                  {grade * 1000:7.1f} ms (median of {args.runs})")
+    print(f"grade correct layers submission:           {layers * 1000:7.1f} ms (target < 1000 ms, issue 13)")
     print(f"ratio grade / unittest autograder: {grade / baseline:.2f}x (target <= 1.0x, issue 15)")
     print(f"ratio grade / import numpy: {grade / numpy_only:.2f}x (target < 2.5x)")
     print(f"ratio grade / import numpy with one BLAS thread: {grade / numpy_one_thread:.2f}x")
