@@ -272,18 +272,37 @@ def test_finite_differences_of_every_backward_match_the_reference_over_many_seed
                 ), (eq.id, seed, case.index)
 
 
-def test_batched_differences_are_the_per_entry_ones(layers, reference):
-    conv = next(eq for eq in layers.equations if eq.id == "conv_backward_naive.dx")
-    case = build_cases(layers, reference, 3, equations=[conv])[conv.id][-1]
+@pytest.mark.parametrize(
+    "item_id",
+    [
+        "conv_backward_naive.dx",
+        "conv_backward_naive.dw",
+        "conv_backward_naive.db",
+        "affine_backward.dw",
+        "affine_backward.db",
+        "batchnorm_backward.dx",
+        "batchnorm_backward.dgamma",
+        "max_pool_backward_naive",
+    ],
+)
+def test_batched_differences_are_the_per_entry_ones(layers, reference, item_id):
     import dataclasses
 
-    fd = conv.finite_difference
-    forward = reference.conv_forward_naive
-    batched, _ = finite_difference(forward, fd, case.inputs, 1e-6, 0)
-    plain, _ = finite_difference(forward, dataclasses.replace(fd, batched=False), case.inputs, 1e-6, 0)
-    central, _ = finite_difference(forward, dataclasses.replace(fd, batched=False, linear=False), case.inputs, 1e-6, 0)
-    assert np.allclose(batched, plain, rtol=1e-9, atol=1e-9)
-    assert np.allclose(batched, central, rtol=1e-6, atol=1e-6)
+    eq = next(eq for eq in layers.equations if eq.id == item_id)
+    fd = eq.finite_difference
+    assert fd.batched
+    forward = getattr(reference, fd.forward)
+    slot = layers.function_slots[fd.forward].index(fd.slot)
+    for case in build_cases(layers, reference, 3, equations=[eq])[eq.id]:
+        batched, _ = finite_difference(forward, fd, case.inputs, 1e-6, slot)
+        plain, _ = finite_difference(forward, dataclasses.replace(fd, batched=False), case.inputs, 1e-6, slot)
+        assert batched.shape == plain.shape == case.expected.shape
+        assert np.allclose(batched, plain, rtol=1e-7, atol=1e-7), case.index
+        if fd.linear:
+            central, _ = finite_difference(
+                forward, dataclasses.replace(fd, batched=False, linear=False), case.inputs, 1e-6, slot
+            )
+            assert np.allclose(batched, central, rtol=1e-6, atol=1e-6)
 
 
 def test_a_rubric_expression_is_arithmetic_only():

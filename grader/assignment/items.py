@@ -92,7 +92,10 @@ class FiniteDifference:
     kink_at: float = 0.0
     slot: str | int | None = None
     linear: bool = False
-    batched: bool = False  # each example (axis 0 of wrt and of the output) is computed on its own
+    batched: bool = False  # each slice along batch_axis of wrt makes its slice along batch_out_axis alone
+    batch_axis: int = 0
+    batch_out_axis: int = 0
+    batch_tile: tuple[tuple[str, int], ...] = ()  # arguments sliced alike (a bias beside filters), by axis
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,20 @@ def parse_fd(fd: Mapping | None) -> FiniteDifference | None:
         kink_at=float(kinks.get("at", 0.0)),
         slot=fd.get("slot"),
         linear=bool(fd.get("linear", False)),
-        batched=bool(fd.get("batched", False)),
+        **parse_batched(fd.get("batched", False)),
     )
+
+
+def parse_batched(raw: Any) -> dict:
+    """``batched: true`` (each example alone: axis 0 in and out) or ``{axis, out_axis, tile: {arg: axis}}``."""
+    if not isinstance(raw, Mapping):
+        return {"batched": bool(raw)}
+    return {
+        "batched": True,
+        "batch_axis": int(raw.get("axis", 0)),
+        "batch_out_axis": int(raw.get("out_axis", 0)),
+        "batch_tile": tuple((name, int(axis)) for name, axis in (raw.get("tile") or {}).items()),
+    }
 
 
 def parse_output(raw: Any) -> tuple[str | None, str | None, str | None]:

@@ -57,16 +57,8 @@ def finite_difference(
         out = evaluate()
         return float((upstream * out).sum()) if upstream is not None else float(out)
 
-    if fd.batched and point.ndim >= 1 and point.shape[0] >= 1:
-        grad = batched_differences(
-            evaluate,
-            values,
-            next(i for i, v in enumerate(values) if v is point),
-            point,
-            upstream,
-            1.0 if fd.linear else step,
-            fd.linear,
-        )
+    if fd.batched and point.ndim > fd.batch_axis and upstream is not None:
+        grad = batched_differences(evaluate, values, fd, point, upstream, 1.0 if fd.linear else step)
         mask = np.ones(point.shape, dtype=bool)
         if fd.kink_input is not None:
             mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
@@ -97,40 +89,54 @@ def finite_difference(
 def batched_differences(
     evaluate: Callable,
     values: list,
-    position: int,
+    fd: FiniteDifference,
     point: np.ndarray,
     upstream: np.ndarray,
     step: float,
-    linear: bool,
 ) -> np.ndarray:
-    """Every perturbation of one example's coordinate in one call, stacked along the batch axis.
+    """Every perturbation of one slice's coordinate in one call, stacked along the batch axis.
 
-    For a forward that treats each example (axis 0 of ``wrt`` and of its output) on its
-    own, copy k of the batch has coordinate k of every example moved; each example's own
-    objective, sum(upstream[n] * out[n]), then changes only by that example's partial
-    derivative. Two calls (one for an affine forward, plus the base) instead of two per entry.
+    For a forward that computes each slice along ``fd.batch_axis`` of ``wrt`` into the
+    same slice along ``fd.batch_out_axis`` of its output on its own (each example of a
+    layer's input; each filter of a convolution's weights, with its bias), copy k of the
+    stack has coordinate k of every slice moved; each slice's own objective,
+    sum(upstream * out) over that output slice, then changes only by that partial
+    derivative. Arguments sliced the same way (``fd.batch_tile``: the bias beside the
+    filters) are repeated along their axis. Two calls (one for an affine forward, plus
+    the base) instead of two per entry.
     """
-    n = point.shape[0]
-    per_example = int(np.prod(point.shape[1:]))
-    offsets = np.zeros((per_example, *point.shape))
-    for k in range(per_example):
-        offsets[k].reshape(n, per_example)[:, k] = step
-    stacked_upstream = np.broadcast_to(upstream, (per_example, *upstream.shape))
+    position = next(i for i, v in enumerate(values) if v is point)
+    stacked_point = np.moveaxis(point, fd.batch_axis, 0)
+    n = stacked_point.shape[0]
+    per_slice = int(np.prod(stacked_point.shape[1:]))
+    offsets = np.zeros((per_slice, *stacked_point.shape))
+    for k in range(per_slice):
+        offsets[k].reshape(n, per_slice)[:, k] = step
+    up = np.moveaxis(upstream, fd.batch_out_axis, 0).reshape(1, n, -1)
+    tiles = dict(fd.batch_tile)
+    repeated = {
+        i: np.concatenate([values[i]] * per_slice, axis=tiles[name]) for i, name in enumerate(fd.args) if name in tiles
+    }
+    originals = list(values)
 
     def objectives(shift: np.ndarray) -> np.ndarray:
-        batch = (point[None] + shift).reshape(per_example * n, *point.shape[1:])
-        values[position] = batch
+        batch = (stacked_point[None] + shift).reshape(per_slice * n, *stacked_point.shape[1:])
+        values[position] = np.moveaxis(batch, 0, fd.batch_axis)
+        for i, value in repeated.items():
+            values[i] = value
         try:
-            out = np.asarray(evaluate(), dtype=np.float64).reshape(per_example, *upstream.shape)
+            out = np.asarray(evaluate(), dtype=np.float64)
         finally:
-            values[position] = point
-        return (out * stacked_upstream).reshape(per_example, n, -1).sum(axis=2)
+            values[:] = originals
+        out = np.moveaxis(out, fd.batch_out_axis, 0).reshape(per_slice, n, -1)
+        return (out * up).sum(axis=2)
 
-    if linear:
+    if fd.linear:
         change = objectives(offsets) - objectives(np.zeros_like(offsets))
     else:
         change = (objectives(offsets) - objectives(-offsets)) / (2 * step)
-    return np.ascontiguousarray(change.T).reshape(point.shape)
+    gradient = np.ascontiguousarray(change.T).reshape(stacked_point.shape)
+    return np.ascontiguousarray(np.moveaxis(gradient, 0, fd.batch_axis))
 
 
 def magnitude(expected: np.ndarray, args: list) -> float:
