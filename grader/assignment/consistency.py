@@ -140,7 +140,9 @@ def check_item(
             fail(f"{at}.finite_difference.{key}", f"{name!r} is not one of this equation's inputs")
     for name, _ in fd.batch_tile:
         if name not in fd.args or name == fd.wrt:
-            fail(f"{at}.finite_difference.batched.tile", f"{name!r} must be one of finite_difference.args other than wrt")
+            fail(
+                f"{at}.finite_difference.batched.tile", f"{name!r} must be one of finite_difference.args other than wrt"
+            )
     if isinstance(fd.slot, str) and fd.slot not in slots_of.get(fd.forward, ()):
         fail(f"{at}.finite_difference.slot", f"no item declares a slot {fd.slot!r} for {fd.forward}")
 
