@@ -112,6 +112,11 @@ def test_the_bundle_holds_the_template_the_instructions_and_the_self_check(membe
     readme = members["quiz4/README.md"].decode()
     assert "python selfcheck.py" in readme and "Upload `quiz4.py`" in readme
     assert all(f"`{eq.function}(" in readme for eq in quiz4.equations)
+    colab = readme[readme.index("In Colab") :].split("\n\n")[0]
+    for member in members:  # a student in Colab uploads exactly what this line lists
+        name = member.split("/", 1)[1]
+        if name.startswith("selfcheck") or name == "notebook_cells.py":
+            assert f"`{name}`" in colab, name
 
 
 def test_no_reference_function_source_is_in_the_bundle(members, quiz4):

@@ -66,6 +66,20 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
     assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "quiz4.yaml")
     assert 0 < document["score"] < document["max_score"]
 
+    # the second assignment is installed too, and a file named layers.py picks its rubric
+    submission = tmp_path / "layers.py"
+    submission.write_bytes((REPO / "solutions" / "layers.py").read_bytes())
+    graded = subprocess.run(
+        [str(venv / "bin" / "grade"), str(submission), "-o", str(report), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert graded.returncode == 0, graded.stderr
+    document = json.loads(report.read_text())
+    assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "layers.yaml")
+    assert document["score"] == document["max_score"] > 0
+
     built = subprocess.run(
         [str(venv / "bin" / "grade"), "gradescope", "build", "-o", str(tmp_path / "autograder.zip")],
         capture_output=True,

@@ -98,6 +98,8 @@ def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
             "report shows for that case (a forward's output, a backward\nrun on the cache your own forward "
             "made), so it needs no solution"
         )
+    helpers = [path.name for path, _ in student_modules() if path.name != "selfcheck.py"]
+    helper_text = ", ".join(f"`{h}`" for h in helpers)
     forbidden = ", ".join(rubric.settings.forbidden_imports)
     forbidden_text = f" Do not import {forbidden}: a function that does scores 0." if forbidden else ""
     return f"""# {rubric.title}
@@ -108,8 +110,8 @@ def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
 - `{notebook}`: the same template as a notebook, if you prefer Jupyter, JupyterLab or Colab:
   the instructions, one cell per function, and a last cell that runs the self-check. Work in
   either file and submit that one.
-- `selfcheck.py` with `selfcheck_cases.json` and `selfcheck_forward.py`: a self-check you run
-  on your own machine before you submit.
+- `selfcheck.py` with its modules ({helper_text}), `selfcheck_cases.json` and
+  `selfcheck_forward.py`: a self-check you run on your own machine before you submit.
 
 ## What to implement ({rubric.max_score:g} points)
 
@@ -132,8 +134,8 @@ python selfcheck.py {notebook}         # a notebook's code cells, as the autogra
 
 In the notebook, run its last cell (`from selfcheck import check; check()`): it checks the
 functions as your kernel has them, so run every cell above it first. In Colab, upload
-`selfcheck.py`, `notebook_cells.py`, `selfcheck_cases.json` and `selfcheck_forward.py`
-beside the notebook first.
+`selfcheck.py`, {helper_text}, `selfcheck_cases.json` and `selfcheck_forward.py` beside the
+notebook first.
 
 It runs each function on its visible case (the same inputs as the autograder's visible
 case) and compares the result with {oracle_text}. It prints one line per function and what to fix; it exits 0 when
