@@ -43,6 +43,12 @@ def autograder_zip(tmp_path_factory) -> Path:
 @pytest.fixture
 def root(autograder_zip, tmp_path):
     """An /autograder laid out as Gradescope lays it out, after setup.sh ran."""
+    base = lay_out_root(autograder_zip, tmp_path)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def lay_out_root(autograder_zip: Path, tmp_path: Path) -> Path:
     base = Path(tempfile.mkdtemp(prefix="grader-gradescope-test-", dir="/var/lib")) if AS_ROOT else tmp_path / "root"
     base.mkdir(exist_ok=True)
     base.chmod(0o755)
@@ -61,8 +67,7 @@ def root(autograder_zip, tmp_path):
     )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "skipping the installation" in setup.stdout
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
+    return base
 
 
 def environment(base: Path, **extra: str) -> dict:

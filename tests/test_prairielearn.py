@@ -56,6 +56,12 @@ def question(tmp_path_factory) -> Path:
 @pytest.fixture
 def root(question, tmp_path):
     """A /grade laid out as PrairieLearn lays it out for one grading job."""
+    base = lay_out_root(question, tmp_path)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def lay_out_root(question: Path, tmp_path: Path) -> Path:
     base = Path(tempfile.mkdtemp(prefix="grader-pl-test-", dir="/var/lib")) if AS_ROOT else tmp_path / "grade"
     base.mkdir(exist_ok=True)
     base.chmod(0o755)
@@ -63,8 +69,7 @@ def root(question, tmp_path):
     (base / "student").mkdir()
     (base / "data").mkdir()
     (base / "data" / "data.json").write_text(json.dumps({"params": {}, "submitted_answers": {}}))
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
+    return base
 
 
 def environment(base: Path, **extra: str) -> dict:
