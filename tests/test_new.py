@@ -184,3 +184,14 @@ def test_a_skeleton_filled_in_validates(tmp_path, monkeypatch, capsys):
     path.write_text(filled)
     capsys.readouterr()
     assert main(["validate", str(path), "--cases", "5"]) == 0, capsys.readouterr().out
+
+
+def test_the_layers_reference_gives_the_shipped_rubrics_items_but_the_running_statistics(tmp_path, monkeypatch):
+    """What `grade new` reads from a reference is what an instructor grades: layers' items, less the extras."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["new", "layers", "--reference", str(REPO / "solutions" / "layers.py")]) == 0
+    made = [i["id"] for i in yaml.safe_load((tmp_path / "rubrics" / "layers.yaml").read_text())["equations"]]
+    shipped = [i["id"] for i in yaml.safe_load((REPO / "rubrics" / "layers.yaml").read_text())["equations"]]
+    extras = ["batchnorm_forward.running_mean", "batchnorm_forward.running_var"]  # dict side effects: not returned
+    assert made == [i for i in shipped if i not in extras]
+    assert len(made) == 20
