@@ -58,6 +58,8 @@ def wrong_hints(name: str, entry: dict, eq: dict) -> list[str]:
     found = [words for words in entry.get("never", {}).get(eq["id"], []) if words in feedback]
     if re.search(r"constant factor of 1(\.0*)?:", feedback):
         found.append("a constant factor of 1")
+    if re.search(r"constant factor of -?0(\.0*)?:", feedback):
+        found.append("a constant factor of 0")
     about_transposes = entry.get("mistake", {}).get(eq["id"]) == "transpose" or "transpose" in entry.get(
         "says", {}
     ).get(eq["id"], "")
@@ -112,3 +114,17 @@ def test_every_wrong_answer_in_the_buggy_fixtures_gets_a_named_mistake_or_a_spec
     assert specific_count / wrong >= 0.9
     assert not vague
     assert not misleading
+
+
+def test_an_answer_left_zero_is_called_that_not_a_constant_factor_of_0(tmp_path, quiz4):
+    source = (REPO / "solutions" / "quiz4.py").read_text()
+    source = source.replace(
+        "def grad_W2(H, dS):", "def grad_W2(H, dS):\n    return np.zeros((H.shape[1], dS.shape[1]))"
+    )
+    path = tmp_path / "quiz4.py"
+    path.write_text(source)
+    _, document = grade(path, quiz4)
+    (eq10,) = [eq for eq in document["equations"] if eq["id"] == "eq10"]
+    assert eq10["status"] == "failed"
+    assert "zero everywhere the right one is not" in eq10["feedback"]
+    assert "constant factor" not in eq10["feedback"]

@@ -155,6 +155,8 @@ def describe_factor(pairs: list[tuple[Case, CheckResult]], factors: list[float],
         return all(abs(v) < 1e-6 for v in values)
 
     batch = settings.batch_dim
+    if all_near(factors):
+        return hints.factor_lead("zero")  # a factor of 0 is an array left empty, not a scale factor
     if all(abs(c - 1) < PRECISION for c in factors):
         return hints.precision_lead(*precision_kind(pairs))  # a factor of 1 is rounding, not a scale factor
     sizes = [case.dims.get(batch, 0) for case, _ in pairs] if batch else []

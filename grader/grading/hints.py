@@ -74,6 +74,8 @@ def factor_lead(kind: str, batch: str | None = None, factor: float | None = None
         return f"your answer is the right one divided by the batch size {batch}: check whether you averaged where the equation sums"
     if kind == "over_minus_batch":
         return f"your answer is the right one divided by -{batch}: check the sign, and whether you averaged where the equation sums"
+    if kind == "zero":
+        return "your answer is zero everywhere the right one is not: check that you fill in and return the array you compute"
     if kind == "constant":
         of = "" if factor is None else f" of {factor:.4g}"
         return f"your answer is off by a constant factor{of}: check for an extra scale factor"
