@@ -100,3 +100,12 @@ def test_grade_html_writes_the_page_beside_the_report(tmp_path):
     assert report.is_file() and text.startswith("<!DOCTYPE html>")
     assert text.split('<section id="eq12">')[1].split("</section>")[0].count('class="heatmap"') == 1
     assert main([str(submission), "-o", str(report), "--html", str(report / "under_a_file.html")]) == 2
+
+
+@pytest.mark.slow
+def test_a_students_page_shows_the_quizs_notation_as_text_not_raw_tex(quiz4):
+    report, _ = grade(FIXTURES / "quiz4" / "buggy" / "eq13_mask_ge_zero.py", quiz4)
+    (eq13,) = [r for r in report.equations if r.equation.id == "eq13"]
+    assert "Z_{i,j}" in eq13.feedback, "the hint is written in TeX"
+    section = render_page(report).split('<section id="eq13">')[1].split("</section>")[0]
+    assert "Z<sub>i,j</sub>" in section and "_{" not in section

@@ -17,7 +17,8 @@ from grader.assignment.rubric import load_rubric
 from grader.frontends.batch.command import conclude
 from grader.frontends.batch.gradebook import row_from_report
 from grader.frontends.batch.summary import IMPORT_FAILED, summarize_class
-from grader.frontends.batch.summary_page import math_text, nice_ticks, render_html
+from grader.frontends.batch.summary_page import nice_ticks, render_html
+from grader.frontends.math_html import math_text
 from grader.grading.report import EMPTY_SHA256
 
 RUBRIC = load_rubric(REPO / "rubrics" / "quiz4.yaml")

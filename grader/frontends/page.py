@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader.errors import OutputFileError
 from grader.files import write_bytes_atomic
+from grader.frontends.math_html import math_text
 from grader.grading import heatmap
 from grader.grading.report import Report, display_text
 from grader.grading.scoring import EquationResult, EquationStatus
@@ -78,12 +79,12 @@ def equation_section(report: Report, result: EquationResult) -> str:
     status = result.status.value
     body = [
         f'<section id="{e(eq.id)}">',
-        f"<h2>{e(eq.label)}</h2>",
+        f"<h2>{math_text(eq.label)}</h2>",
         f"<p><code>{e(eq.function)}</code> · {points(result.score)}/{points(eq.points)} · "
         f'<span class="status {e(status)}">{e(status.replace("_", " "))}</span></p>',
     ]
     if result.status != EquationStatus.PASSED or result.flags:
-        body.append(f'<p class="feedback">{e(result.feedback)}</p>')
+        body.append(f'<p class="feedback">{math_text(result.feedback)}</p>')
     body += case_figures(report, result)
     body.append("</section>")
     return "".join(body)
