@@ -36,11 +36,6 @@ def caught_mutants(equation, mistakes) -> list[tuple[str, object]]:
         if name.startswith("buggy/") and equation.id in entry and entry[equation.id] not in ("timeout", "missing"):
             if name.startswith("buggy/whole_"):
                 continue  # whole files that can't be imported or called (a notebook's JSON, a main guard)
-            if "_visible_" in name:
-                # sizes hard-coded from the visible case: right whenever every case of a seed draws
-                # that size, which no case rule forbids yet (seed 2765 does for eq. 15's H); the
-                # fixture corpus checks them on the rubric's own seed
-                continue
             found.append((name, getattr(load_fixture(CORPUS / name), equation.function, None)))
     return [(name, f) for name, f in found if f is not None]
 

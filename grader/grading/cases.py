@@ -19,6 +19,12 @@ kink, down to 1e-8 away, and on it), ``labels_repeat`` (a label that occurs twic
 the rubric lists (``variants:``, fixed overrides such as a test-mode call or a stride
 of 2), each from its own stream too, so every listed situation is graded.
 
+Sizes: for every drawn dimension, at least one hidden case has a size the visible
+cases don't, so code that hard-codes the visible case's width (or stride) fails
+somewhere. Where a seed's hidden cases (probes and variants included) all repeat a
+visible size, the first regular hidden case is drawn again, from its own stream,
+avoiding the visible sizes (``differ_from_visible``): only such seeds change.
+
 A case's expected value comes from running its call plan (``calls.py``: setup calls,
 then the graded call) on the reference; the finite-difference oracle differentiates
 the reference forward the rubric names (``differences.py``).
@@ -37,7 +43,7 @@ import numpy as np
 
 from grader.assignment.consistency import effective
 from grader.assignment.rubric import CASE_PROBES, Equation, Rubric, Variant
-from grader.errors import ReferenceModuleError
+from grader.errors import ReferenceModuleError, RubricError
 from grader.grading.calls import CallPlan, module_lookup, run_plan
 from grader.grading.differences import finite_difference, magnitude
 from grader.grading.draws import (
@@ -46,6 +52,7 @@ from grader.grading.draws import (
     dims_used,
     draw_case_dims,
     draw_input,
+    repeated_sizes,
     resolve_shape,
     square_dims,
 )
@@ -104,6 +111,7 @@ def probe_dims(
     fixed: Mapping[str, int],
     probe: str | None,
     variant: Variant | None = None,
+    avoid: Mapping[str, frozenset[int]] | None = None,
 ) -> dict[str, int]:
     rules = dim_rules(rubric, equation, variant)
     inputs = effective(equation, variant)[0]
@@ -115,7 +123,36 @@ def probe_dims(
     if probe in ("labels_repeat", "labels_one_class"):
         floors = {d: 2 for spec in inputs if spec.kind == "labels" for d in spec.shape if isinstance(d, str)}
     where = f"{rubric.path}: {equation.id}" + (f" (variant {variant.name})" if variant else "")
-    return draw_case_dims(rng, names, rules, equation.require, fixed, floors, where, axis_names(inputs, returns))
+    axes = axis_names(inputs, returns)
+    return draw_case_dims(rng, names, rules, equation.require, fixed, floors, where, axes, avoid)
+
+
+def draw_case(
+    rubric: Rubric,
+    equation: Equation,
+    reference: ModuleType,
+    rng: np.random.Generator,
+    fixed: Mapping[str, int],
+    probe: str | None = None,
+    variant: Variant | None = None,
+    avoid: Mapping[str, frozenset[int]] | None = None,
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """A case's dimensions and inputs (arrays read-only), without the oracles' answers."""
+    dims = probe_dims(rubric, equation, rng, fixed, probe, variant, avoid)
+    fd = equation.finite_difference
+    kink = (fd.kink_input, fd.kink_at) if fd and probe == "kinks" and fd.kink_input is not None else None
+    inputs: dict[str, Any] = {}
+    try:  # a derived input calls instructor code: its failure is a configuration error
+        for spec in effective(equation, variant)[0]:
+            inputs[spec.name] = draw_input(rng, spec, dims, inputs, reference, kink, probe)
+    except Exception as err:  # noqa: BLE001
+        raise ReferenceModuleError(
+            f"{rubric.path}: {equation.id}: cannot build a case: {type(err).__name__}: {err}"
+        ) from err
+    for value in inputs.values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return dims, inputs
 
 
 def build_case(
@@ -128,21 +165,15 @@ def build_case(
     fixed: Mapping[str, int],
     probe: str | None = None,
     variant: Variant | None = None,
+    avoid: Mapping[str, frozenset[int]] | None = None,
 ) -> Case:
-    dims = probe_dims(rubric, equation, rng, fixed, probe, variant)
-    specs, setup, arg_names = effective(equation, variant)
+    dims, inputs = draw_case(rubric, equation, reference, rng, fixed, probe, variant, avoid)
+    _, setup, arg_names = effective(equation, variant)
     plan = CallPlan.of(equation, setup, arg_names)
     fd = equation.finite_difference
-    kink = (fd.kink_input, fd.kink_at) if fd and probe == "kinks" and fd.kink_input is not None else None
-    inputs: dict[str, Any] = {}
     where = f"{rubric.path}: {equation.id}"
     # Instructor code and rubric cross-references fail here, not in a student's grade.
     try:
-        for spec in specs:
-            inputs[spec.name] = draw_input(rng, spec, dims, inputs, reference, kink, probe)
-        for value in inputs.values():
-            if isinstance(value, np.ndarray):
-                value.setflags(write=False)
         expected = np.asarray(run_plan(plan, inputs, module_lookup(reference)), dtype=np.float64)
         fd_expected, fd_mask = None, None
         if fd is not None:
@@ -182,6 +213,47 @@ def build_case(
     )
 
 
+def visible_sizes(rubric: Rubric, equation: Equation, reference: ModuleType) -> dict[str, frozenset[int]]:
+    """The sizes each dimension takes in the visible cases (their draws replayed, no oracle run).
+
+    A case draws its sizes first, so the last one's inputs need not be drawn.
+    """
+    count = rubric.settings.visible_cases
+    rng = equation_rng(rubric.seed, equation.id, "visible")
+    drawn = [draw_case(rubric, equation, reference, rng, {})[0] for _ in range(count - 1)]
+    drawn += [probe_dims(rubric, equation, rng, {}, None)] if count else []
+    return {name: frozenset(dims[name] for dims in drawn) for name in drawn[0]} if drawn else {}
+
+
+def differ_from_visible(
+    rubric: Rubric,
+    equation: Equation,
+    reference: ModuleType,
+    hidden_seed: int,
+    hidden: list[Case],
+    fixed: Mapping[str, int],
+) -> list[Case]:
+    """The hidden cases, the first one drawn again if some dimension has only visible sizes in all of them.
+
+    ``fixed`` is what the first hidden case fixed (the batch size, when it is the only
+    regular one), which the new draw keeps. The new draw avoids the visible sizes of
+    every dimension the other hidden cases don't vary, and satisfies the item's
+    ``require``; where no such draw exists, the cases stay as they were. Probe and
+    variant cases count (their sizes are hidden sizes too) but are never drawn again.
+    """
+    seen = visible_sizes(rubric, equation, reference)
+    rules = dim_rules(rubric, equation)
+    if not repeated_sizes(seen, [case.dims for case in hidden], rules):
+        return hidden
+    rng = equation_rng(hidden_seed, equation.id, "differ_from_visible")
+    avoid = repeated_sizes(seen, [case.dims for case in hidden[1:]], rules)
+    try:
+        again = build_case(rubric, equation, reference, rng, hidden[0].index, False, fixed, avoid=avoid)
+    except RubricError:  # `require` rules the visible sizes in: better a repeated size than none
+        return hidden
+    return [again, *hidden[1:]]
+
+
 def case_probes(equation: Equation) -> tuple[str, ...]:
     """The probes that add a hidden case, in the rubric's order (``repeat_call`` adds a call, not a case)."""
     return tuple(p for p in equation.probes if p in CASE_PROBES)
@@ -200,6 +272,7 @@ def build_cases(
     examples (or averages where it should sum) is caught there. Then one hidden case
     per probe and one per variant, each from its own stream: how many cases an item
     has depends on its rubric entry only, and adding a probe changes no other case.
+    Last, ``differ_from_visible``: every drawn dimension gets a size the visible cases lack.
     """
     settings = rubric.settings
     cases: dict[str, tuple[Case, ...]] = {}
@@ -207,21 +280,23 @@ def build_cases(
         visible_rng = equation_rng(rubric.seed, equation.id, "visible")
         shown = range(settings.visible_cases) if visible else ()
         built = [build_case(rubric, equation, reference, visible_rng, i, True, {}) for i in shown]
-        if hidden:
+        # probes are hidden cases: a rubric with none (cases.hidden: 0) grades what students see
+        if hidden and settings.hidden_cases:
             hidden_rng = equation_rng(hidden_seed, equation.id, "hidden")
             used = dims_used(equation, None, dim_rules(rubric, equation))
             batch = settings.batch_dim if settings.batch_dim in used and equation.batch_of_one else None
-            for j in range(settings.hidden_cases):
-                fixed = {batch: 1} if batch and j == settings.hidden_cases - 1 else {}
-                built.append(
-                    build_case(rubric, equation, reference, hidden_rng, settings.visible_cases + j, False, fixed)
-                )
-            # probes are hidden cases: a rubric with none (cases.hidden: 0) grades what students see
+            last = settings.hidden_cases - 1
+            fixes = [{batch: 1} if batch and j == last else {} for j in range(settings.hidden_cases)]
+            secret = [
+                build_case(rubric, equation, reference, hidden_rng, settings.visible_cases + j, False, fixed)
+                for j, fixed in enumerate(fixes)
+            ]
             extra = [(p, None) for p in case_probes(equation)] + [(None, v) for v in equation.variants]
-            for k, (probe, variant) in enumerate(extra if settings.hidden_cases else ()):
+            for k, (probe, variant) in enumerate(extra):
                 stream = f"probe:{probe}" if variant is None else f"variant:{variant.name}"
                 rng = equation_rng(hidden_seed, equation.id, stream)
                 index = settings.visible_cases + settings.hidden_cases + k
-                built.append(build_case(rubric, equation, reference, rng, index, False, {}, probe, variant))
+                secret.append(build_case(rubric, equation, reference, rng, index, False, {}, probe, variant))
+            built += differ_from_visible(rubric, equation, reference, hidden_seed, secret, fixes[0])
         cases[equation.id] = tuple(built)
     return cases

@@ -3,7 +3,8 @@
 Dimensions differ pairwise where the ranges allow, so a swapped axis can't pass;
 derived ones are computed from the drawn ones, and a draw that breaks one of the
 item's ``require`` relations (or makes a derived size below 1) is drawn again, a
-bounded number of times. Inputs are arrays (normal, uniform, labels, derived from
+bounded number of times. ``avoid`` keeps given sizes out of a draw (the visible
+cases', when a seed's hidden cases all repeat one: see ``repeated_sizes``). Inputs are arrays (normal, uniform, labels, derived from
 others by a reference function, optionally without ties or with exact zeros) or
 hyperparameters: ints, floats, strings and dicts of them, as plain Python values.
 """
@@ -76,13 +77,16 @@ def draw_dims(
     fixed: Mapping[str, int],
     floors: Mapping[str, int] | None = None,
     axes: set[str] | None = None,
+    avoid: Mapping[str, frozenset[int]] | None = None,
 ) -> dict[str, int]:
     """Dimensions that differ pairwise where the ranges allow, so a swapped axis can't pass.
 
     ``floors`` raises a range's lower end (a label probe needs at least two labels).
     ``axes`` are the names that size an array; any other (a stride, a padding, a pool
     size that only a dict hyperparameter or an expression uses) is drawn uniformly from
-    its range, so it is not pushed to the values no axis took.
+    its range, so it is not pushed to the values no axis took. ``avoid`` gives sizes a
+    dimension must not take, which wins over pairwise distinctness where the range
+    can't give both.
     """
     dims = dict(fixed)
     for name in names:
@@ -90,11 +94,13 @@ def draw_dims(
             continue
         low, high = ranges[name]
         low = min(high, max(low, (floors or {}).get(name, low)))
+        banned = (avoid or {}).get(name, frozenset())
+        allowed = [v for v in range(low, high + 1) if v not in banned]
         if axes is not None and name not in axes:
-            dims[name] = int(rng.integers(low, high + 1))
+            dims[name] = int(rng.choice(allowed)) if banned and allowed else int(rng.integers(low, high + 1))
             continue
         taken = dims.values() if axes is None else [v for k, v in dims.items() if k in axes]
-        choices = [v for v in range(low, high + 1) if v not in taken]
+        choices = [v for v in allowed if v not in taken] or (allowed if banned else [])
         dims[name] = int(rng.choice(choices)) if choices else int(rng.integers(low, high + 1))
     return dims
 
@@ -108,13 +114,14 @@ def draw_case_dims(
     floors: Mapping[str, int] | None,
     where: str,
     axes: set[str] | None = None,
+    avoid: Mapping[str, frozenset[int]] | None = None,
 ) -> dict[str, int]:
     """Drawn dimensions, then derived ones, drawn again until every ``require`` relation holds."""
     derived = [n for n in names if rules[n].expression is not None and n not in fixed]
     drawn = [n for n in names if n not in derived]
     ranges = {n: (rules[n].low, rules[n].high) for n in drawn if n not in fixed}
     for _ in range(MAX_DRAWS):
-        dims = draw_dims(rng, drawn, ranges, fixed, floors, axes)
+        dims = draw_dims(rng, drawn, ranges, fixed, floors, axes, avoid)
         try:
             for _ in derived:  # in dependency order, however the rubric lists them
                 for name in derived:
@@ -131,6 +138,24 @@ def draw_case_dims(
     raise RubricError(
         f"{where}: no draw of the dimensions in {MAX_DRAWS} satisfied the item's require (and sizes >= 1)"
     )
+
+
+def repeated_sizes(
+    seen: Mapping[str, frozenset[int]], hidden: list[Mapping[str, int]], rules: Mapping[str, DimRule]
+) -> dict[str, frozenset[int]]:
+    """The drawn dimensions that take only the visible cases' sizes (``seen``) in every hidden case.
+
+    A case without the dimension (a variant that reshapes it away) says nothing about it.
+    Derived dimensions follow the drawn ones, and a dimension whose range holds no other
+    size can't do better, so neither is reported.
+    """
+    return {
+        name: sizes
+        for name, sizes in seen.items()
+        if rules[name].expression is None
+        and any(v not in sizes for v in range(rules[name].low, rules[name].high + 1))
+        and all(dims[name] in sizes for dims in hidden if name in dims)
+    }
 
 
 def axis_names(inputs: tuple[InputSpec, ...], returns: tuple) -> set[str]:
