@@ -5,6 +5,15 @@ writes) are checked against a schema kept in the package. A violation becomes on
 short line naming the key path (``equations[3].points: must be a number``), never
 jsonschema's multi-line dump. jsonschema is imported where it is used: its import
 takes longer than a whole ``grade`` run with a cached rubric needs.
+
+A batch validates every report it writes, and jsonschema takes longer over one report
+(a few hundred keys) than the rest of the worker's own bookkeeping. So where
+``jsonschema_rs`` (a compiled validator of the same drafts) is installed, it answers
+first for the schemas in ``FAST_SCHEMAS``: a document it accepts is valid; one it
+rejects goes to jsonschema, which decides and gives the message. The verdict is
+jsonschema's either way as long as jsonschema-rs accepts nothing jsonschema rejects,
+which ``tests/test_schema_validation.py`` checks on many broken reports; without
+jsonschema-rs (an image with only the pinned packages) everything goes to jsonschema.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ if TYPE_CHECKING:
     import jsonschema
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+# The schemas whose documents jsonschema-rs may accept on jsonschema's behalf (their
+# agreement is tested); the others, checked once per rubric or run, go to jsonschema alone.
+FAST_SCHEMAS = frozenset({"report.schema.json"})
 
 
 def load_schema(name: str) -> dict:
@@ -35,8 +47,24 @@ def schema_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
+@functools.cache
+def fast_validator(name: str):
+    """jsonschema-rs's validator of a shipped schema in ``FAST_SCHEMAS``, built once per process; None without it."""
+    if name not in FAST_SCHEMAS:
+        return None
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    # formats are not asserted and nothing is fetched, as with jsonschema's own validator
+    return jsonschema_rs.validator_for(load_schema(name), validate_formats=False, offline=True)
+
+
 def schema_error(document: Any, schema_name: str) -> jsonschema.ValidationError | None:
     """The most relevant violation of a shipped schema, or None when the document is valid."""
+    fast = fast_validator(schema_name)
+    if fast is not None and fast.is_valid(document):
+        return None
     import jsonschema
 
     return jsonschema.exceptions.best_match(schema_validator(schema_name).iter_errors(document))

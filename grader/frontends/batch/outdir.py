@@ -95,11 +95,14 @@ def read_json(path: Path) -> dict | None:
 def write_checked_report(document: dict, path: Path, report: Report) -> None:
     """Validate against the report schema, then write the student's page and the report, atomically.
 
-    The page first: a report on disk means its submission is done, page included.
+    The page first, flushed to the disk: a report on disk means its submission is done,
+    page included, even after a power cut. The report itself is not flushed: one a
+    power cut empties reads as unreadable, and the rerun that follows any interruption
+    regrades it (page and all), as it does a report that was never written.
     """
     validate_report(document)
     write_bytes_atomic(page_name(str(path)), render_page(report).encode("utf-8"))
-    write_json_atomic(path, document)
+    write_json_atomic(path, document, durable=False)
 
 
 def manifest_for(rubric: Rubric, source: Path, shard: Shard | None, submissions: Sequence[Submission]) -> dict:
