@@ -106,3 +106,27 @@ def test_the_report_lists_no_array_whose_nested_lists_would_be_too_many():
 
     assert _array(np.empty((2**31 - 1, 0))) is None and _array(np.empty((MAX_LISTED_CELLS + 1, 0))) is None
     assert _array(np.empty((3, 0))) == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.arange(40.0).reshape(5, 8),
+        np.arange(72.0).reshape(8, 9).T,  # not C-contiguous: sent in C order
+        np.zeros((0, 3)),
+        np.array(2.5),
+        np.arange(6, dtype=np.int64),
+        np.ones((2, 3), dtype=np.float32),
+        np.array([[True, False]]),
+        np.zeros((1,) * 30),  # many dimensions: still a short header
+    ],
+    ids=["matrix", "transposed", "empty", "scalar", "int64", "float32", "bool", "30-d"],
+)
+def test_an_encoded_input_array_is_byte_for_byte_what_np_save_writes(value):
+    from grader.sandbox.requests import encode_array
+
+    sent = np.ascontiguousarray(value)  # as before: C order, and at least one dimension
+    saved = io.BytesIO()
+    np.save(saved, sent, allow_pickle=False)
+    assert encode_array(value) == saved.getvalue()
+    assert np.array_equal(np.load(io.BytesIO(encode_array(value)), allow_pickle=False), sent)

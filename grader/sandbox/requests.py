@@ -52,9 +52,23 @@ def call_request(
 
 
 def encode_array(arr: np.ndarray) -> bytes:
-    """An .npy image of a trusted input array, in C order (the child reads it with allow_pickle=False)."""
+    """An .npy image of a trusted input array, in C order (the child reads it with allow_pickle=False).
+
+    The bytes ``np.save`` writes, built directly (its version 1.0 header, then the
+    data): ``np.save`` into a BytesIO copies the data through a buffered iterator, which
+    costs more than the rest of a call request. Object arrays, and headers too long
+    for version 1.0, go through ``np.save`` itself (it refuses or chooses as it does).
+    """
     import numpy as np
 
+    arr = np.ascontiguousarray(arr)
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+    try:
+        if arr.dtype.hasobject:
+            raise ValueError("object arrays: np.save decides")
+        np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(arr))
+        buffer.write(arr.tobytes())
+    except ValueError:
+        buffer = io.BytesIO()
+        np.save(buffer, arr, allow_pickle=False)
     return buffer.getvalue()
