@@ -3,9 +3,12 @@
     python bench/bench_batch.py [--count 200] [--hanging 4] [--jobs 1 2] [--loop all|K|0] [--rubric R]
     python bench/bench_batch.py --count 1000 --hanging 4 --jobs 2 --loop 0     # issue 15's class of 1,000
     python bench/bench_batch.py --growth 100 1000 5000 [--jobs 2]              # cost growth
+    python bench/bench_batch.py --growth 100 1000 --rubric rubrics/layers.yaml  # the same for layers
 
-Generates COUNT submissions (the quiz-4 fixtures, each made unique by a comment, so
-every one is really graded), HANGING of which never return from grad_H, and times:
+Generates COUNT submissions (the fixtures of the rubric's corpus, tests/fixtures/NAME
+for rubrics/NAME.yaml, each made unique by a comment, so every one is really graded),
+HANGING of which never return (quiz 4's grad_H; a corpus without such a fixture gets
+none), and times:
 
 * ``grade batch`` at each -j (a fresh output folder each, so nothing is skipped);
 * ``grade FILE`` once per file in a bash loop (all files, a sample of K files whose
@@ -50,11 +53,12 @@ PR_SET_CHILD_SUBREAPER = 36
 HANGING = FIXTURES / "buggy" / "eq12_timeout.py"
 
 
-def make_class(folder: Path, count: int, hanging: int) -> list[str]:
+def make_class(folder: Path, count: int, hanging: int, corpus: Path = FIXTURES) -> list[str]:
     """COUNT unique submissions, the hanging ones spread evenly; returns the ids of the hanging ones."""
-    normal = sorted((FIXTURES / "correct").glob("*.py")) + sorted(
-        p for p in (FIXTURES / "buggy").glob("*.py") if p != HANGING
+    normal = sorted((corpus / "correct").glob("*.py")) + sorted(
+        p for p in (corpus / "buggy").glob("*.py") if p != HANGING
     )
+    hanging = hanging if corpus == FIXTURES else 0
     every = count // hanging if hanging else count + 1
     hung = []
     for i in range(count):
@@ -174,6 +178,12 @@ class TreeMemory:
         self._thread.join()
 
 
+def corpus_of(rubric: str) -> Path:
+    """The fixture corpus of a bundled rubric: tests/fixtures/NAME for rubrics/NAME.yaml (quiz 4's otherwise)."""
+    corpus = REPO / "tests" / "fixtures" / Path(rubric).stem
+    return corpus if (corpus / "correct").is_dir() else FIXTURES
+
+
 def batch_command(source: Path, outdir: Path, rubric: str, jobs: int) -> list[str]:
     return [
         sys.executable,
@@ -197,7 +207,7 @@ def growth(work: Path, sizes: list[int], jobs: int, rubric: str) -> None:
     for size in sizes:
         source = work / f"growth-{size}"
         source.mkdir()
-        make_class(source, size, 0)
+        make_class(source, size, 0, corpus_of(rubric))
         cpu, started = children_cpu(), time.monotonic()
         process = subprocess.Popen(
             batch_command(source, work / f"growth-out-{size}", rubric, jobs),
@@ -260,7 +270,7 @@ def main() -> int:
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come to us, so we can count them
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
-        print(f"rubric {args.rubric}, {os.cpu_count()} CPUs")
+        print(f"rubric {args.rubric}, corpus {corpus_of(args.rubric).relative_to(REPO)}, {os.cpu_count()} CPUs")
         print(f"load average before: {load_average()} (other work on the machine lowers every figure below)")
         if args.growth:
             growth(work, args.growth, args.jobs[-1], args.rubric)
@@ -268,7 +278,7 @@ def main() -> int:
             return 0
         source = work / "class"
         source.mkdir()
-        hung = make_class(source, args.count, args.hanging)
+        hung = make_class(source, args.count, args.hanging, corpus_of(args.rubric))
         normal = args.count - len(hung)
         print(f"{args.count} submissions ({len(hung)} hanging)")
         rates, walls = {}, {}
