@@ -117,6 +117,8 @@ def check_item(
         if name not in declared:
             extra = " or setup results" if setup else ""
             fail(f"{at}.args", f"{name!r} is not one of this equation's inputs{extra}")
+    if eq.outputs:
+        check_outputs(eq, variant, declared, known, at, fail)
     if eq.output_argument is not None:
         if eq.output_argument not in args or kinds.get(eq.output_argument) != "dict":
             fail(f"{at}.output.argument", f"{eq.output_argument!r} must be a dict input passed in args")
@@ -124,17 +126,25 @@ def check_item(
         fail(f"{at}.output", f"{eq.output!r} is not one of slots {list(eq.slots)}")
     elif eq.output is not None and not eq.slots:
         fail(f"{at}.output", "names a slot, so the item needs `slots`")
+    if eq.output_shapes and not eq.outputs:
+        fail(f"{at}.returns", "an object of shapes needs `outputs`")
+    if eq.bind is not None and not eq.outputs:
+        fail(f"{at}.as", "names the graded call's result for `outputs`, which the item lacks")
     for dim in eq.returns_for(variant):
         if isinstance(dim, str) and dim not in known:
             fail(f"{at}.returns", f"dimension {dim!r} has no range in settings.dims")
     fd = eq.finite_difference
     if fd is None:
         return
+    wrts = fd.wrt if isinstance(fd.wrt, tuple) else (fd.wrt,)
+    if isinstance(fd.wrt, tuple) and len(fd.wrt) != len(eq.outputs):
+        fail(f"{at}.finite_difference.wrt", f"a list needs one input per output ({len(eq.outputs)} outputs)")
     for name in fd.args:
         if name not in drawn:
             fail(f"{at}.finite_difference.args", f"{name!r} is not one of this equation's inputs")
-    if fd.wrt not in fd.args:
-        fail(f"{at}.finite_difference.wrt", f"{fd.wrt!r} must be one of finite_difference.args")
+    for wrt in wrts:
+        if wrt not in fd.args:
+            fail(f"{at}.finite_difference.wrt", f"{wrt!r} must be one of finite_difference.args")
     for key, name in (("upstream", fd.upstream), ("kinks.input", fd.kink_input)):
         if name is not None and name not in drawn:
             fail(f"{at}.finite_difference.{key}", f"{name!r} is not one of this equation's inputs")
@@ -145,6 +155,31 @@ def check_item(
             )
     if isinstance(fd.slot, str) and fd.slot not in slots_of.get(fd.forward, ()):
         fail(f"{at}.finite_difference.slot", f"no item declares a slot {fd.slot!r} for {fd.forward}")
+
+
+def check_outputs(
+    eq: Equation,
+    variant: Variant | None,
+    declared: list[str],
+    known: set[str],
+    at: str,
+    fail: Callable[[str, str], None],
+) -> None:
+    """An item with several outputs: each is a setup result or the graded call's ``as``, with a shape."""
+    if eq.slots or eq.output is not None or eq.output_argument is not None:
+        fail(f"{at}.outputs", "an item with outputs has no slots or output")
+    if variant is not None and variant.returns is not None:
+        fail(f"{at}.variants.returns", "an item with outputs gives each output's shape in returns")
+    results = set(declared[len(effective(eq, variant)[0]) :]) | ({eq.bind} if eq.bind else set())
+    for name in eq.outputs:
+        if name not in results:
+            fail(f"{at}.outputs", f"{name!r} is neither a setup result nor the graded call's `as`")
+    if set(eq.output_shapes) != set(eq.outputs):
+        fail(f"{at}.returns", f"with outputs, returns maps each of {list(eq.outputs)} to its shape")
+    for shape in eq.output_shapes.values():
+        for dim in shape:
+            if isinstance(dim, str) and dim not in known:
+                fail(f"{at}.returns", f"dimension {dim!r} has no range in settings.dims")
 
 
 def check_input(

@@ -8,10 +8,17 @@ KEY}``); make ``setup`` calls in the child first, whose results (a cache)
 never leave it; take hyperparameters (ints, floats, strings, dicts of them); derive
 dimensions from others and require relations between them; and list ``variants``,
 fixed overrides each of which gets one hidden case of its own.
+
+An item may also grade several named values of one call sequence (``outputs``): each
+is a setup result or the graded call's own result (named by the item's ``as``), sent
+back together from one request and compared on its own, with its own shape
+(``returns`` maps each output to its shape) and, with ``finite_difference.wrt`` a
+list, its own finite differences (quiz 4's end-to-end backpropagation item).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -86,7 +93,7 @@ class FiniteDifference:
 
     forward: str
     args: tuple[str, ...]
-    wrt: str
+    wrt: str | tuple[str, ...]  # a tuple (one per output, in order) only for an item with ``outputs``
     upstream: str | None = None
     kink_input: str | None = None
     kink_at: float = 0.0
@@ -156,6 +163,9 @@ class Equation:
     require: tuple[Expression, ...] = ()
     variants: tuple[Variant, ...] = ()
     batch_of_one: bool = True
+    outputs: tuple[str, ...] = ()  # several graded values: setup results or ``bind``, the graded call's
+    bind: str | None = None  # ``as``: the name of the graded call's own result, for ``outputs``
+    output_shapes: Mapping[str, tuple[str | int, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def repeat_call(self) -> bool:
@@ -168,6 +178,28 @@ class Equation:
     def slot_index(self) -> int | None:
         """The graded slot's position in the returned tuple, or None for a single return value."""
         return self.slots.index(self.output) if self.slots and self.output_argument is None else None
+
+    @property
+    def counted(self) -> bool:
+        """A 0-point item is a check: reported, not counted (front ends show its status, not lost points)."""
+        return self.points > 0
+
+    @property
+    def caller(self) -> str:
+        """The function a front end names for the item: its own, or how many an end-to-end item chains."""
+        return f"{len(self.functions)} chained" if self.outputs else self.function
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Every function the item calls: its setup calls' and its own, in order, each once."""
+        return tuple(dict.fromkeys([*(step.call for step in self.setup if step.call), self.function]))
+
+    def output_differences(self) -> tuple[FiniteDifference | None, ...]:
+        """Each output's finite-difference oracle (``wrt`` paired with ``outputs`` in order), or Nones."""
+        fd = self.finite_difference
+        if fd is None:
+            return (None,) * len(self.outputs)
+        return tuple(dataclasses.replace(fd, wrt=name) for name in fd.wrt)
 
 
 def infer_kind(raw: Mapping) -> str:
@@ -215,7 +247,7 @@ def parse_fd(fd: Mapping | None) -> FiniteDifference | None:
     return FiniteDifference(
         forward=fd["forward"],
         args=tuple(fd["args"]),
-        wrt=fd["wrt"],
+        wrt=tuple(fd["wrt"]) if isinstance(fd["wrt"], list) else fd["wrt"],
         upstream=fd.get("upstream"),
         kink_input=kinks.get("input"),
         kink_at=float(kinks.get("at", 0.0)),
@@ -246,6 +278,7 @@ def parse_output(raw: Any) -> tuple[str | None, str | None, str | None]:
 
 def parse_equation(raw: Mapping, where: str = "equations[?]") -> Equation:
     output, argument, key = parse_output(raw.get("output"))
+    shapes = raw["returns"] if isinstance(raw["returns"], Mapping) else {}
     return Equation(
         id=raw["id"],
         label=raw["label"],
@@ -254,7 +287,8 @@ def parse_equation(raw: Mapping, where: str = "equations[?]") -> Equation:
         visibility=raw.get("visibility", "visible"),
         inputs=tuple(parse_input(name, spec) for name, spec in raw["inputs"].items()),
         args=tuple(raw["args"]),
-        returns=tuple(raw["returns"]),
+        # an item with outputs: every output's dimensions, for drawing (each shape is in output_shapes)
+        returns=tuple(d for shape in shapes.values() for d in shape) if shapes else tuple(raw["returns"]),
         finite_difference=parse_fd(raw.get("finite_difference")),
         mistakes=tuple(Mistake(m["id"], m["function"], m["hint"]) for m in raw.get("mistakes", ())),
         probes=tuple(raw.get("probes", ())),
@@ -277,4 +311,7 @@ def parse_equation(raw: Mapping, where: str = "equations[?]") -> Equation:
             for j, v in enumerate(raw.get("variants", ()))
         ),
         batch_of_one=bool(raw.get("batch_of_one", True)),
+        outputs=tuple(raw.get("outputs", ())),
+        bind=raw.get("as"),
+        output_shapes=MappingProxyType({name: tuple(shape) for name, shape in shapes.items()}),
     )

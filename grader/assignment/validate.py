@@ -67,10 +67,13 @@ def validate_rubric(path: str | Path, cases: int = 50) -> list[str]:
             for c in built[eq.id]
             if c.fd_expected is not None
             and not within(c.expected, c.fd_expected, rubric.settings.fd_tolerance, c.fd_mask, c.scale)
+            # an output's mask leaves out where the two disagree (a step across a kink): any is worth a look
+            or any(part.fd_mask is not None and not part.fd_mask.all() for part in c.parts)
         ]
         if disagreeing:
             problems.append(
-                f"{rubric.path}: {eq.id}: the reference {eq.function} disagrees with finite differences "
+                f"{rubric.path}: {eq.id}: the reference {eq.caller if eq.outputs else eq.function} disagrees "
+                "with finite differences "
                 f"in {len(disagreeing)} of {len(built[eq.id])} cases (first: case {disagreeing[0]})"
             )
         for mistake in eq.mistakes:

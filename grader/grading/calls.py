@@ -36,6 +36,8 @@ class CallPlan:
     slot: int | None = None
     argument: str | None = None
     key: str | None = None
+    outputs: tuple[str, ...] = ()  # several graded values by name: setup results, or ``bind``
+    bind: str | None = None  # the graded call's own result's name, for ``outputs``
 
     @classmethod
     def of(cls, equation: Equation, setup: tuple[SetupStep, ...], args: tuple[str, ...]) -> CallPlan:
@@ -47,12 +49,14 @@ class CallPlan:
             slot=equation.slot_index,
             argument=equation.output_argument,
             key=equation.output_key,
+            outputs=equation.outputs,
+            bind=equation.bind,
         )
 
     @property
     def simple(self) -> bool:
         """One call of arrays returning one array: quiz 4's kind, whose requests stay as they were."""
-        return not (self.setup or self.slots or self.argument)
+        return not (self.setup or self.slots or self.argument or self.outputs)
 
     def request(self) -> dict:
         """The plan as extra fields of the child's call request (instructor data only; none when simple)."""
@@ -68,6 +72,10 @@ class CallPlan:
         if self.argument is not None:
             plan["argument"] = self.args.index(self.argument)
             plan["key"] = self.key
+        if self.outputs:
+            plan["outputs"] = list(self.outputs)
+            if self.bind is not None:
+                plan["as"] = self.bind
         return plan
 
     def setup_function(self, index: int | None) -> str | None:
@@ -91,7 +99,10 @@ def unpack(result: Any, count: int, function: str) -> tuple:
 
 
 def run_plan(plan: CallPlan, inputs: Mapping[str, Any], lookup: Callable[[str], Callable]) -> Any:
-    """Run the setup steps and the graded call; returns the graded value (raises what the code raises)."""
+    """Run the setup steps and the graded call; returns the graded value (raises what the code raises).
+
+    With ``outputs``, a tuple of the named values, in the plan's order.
+    """
     names = {name: copy.deepcopy(value) if isinstance(value, dict) else value for name, value in inputs.items()}
     for step in plan.setup:
         if step.update is not None:
@@ -104,6 +115,10 @@ def run_plan(plan: CallPlan, inputs: Mapping[str, Any], lookup: Callable[[str], 
             names.update(zip(step.bind, unpack(result, len(step.bind), step.call)))
     args = [fresh(names[n]) for n in plan.args]
     value = lookup(plan.function)(*args)
+    if plan.outputs:
+        if plan.bind is not None:
+            names[plan.bind] = value
+        return tuple(names[n] for n in plan.outputs)
     if plan.slots:
         value = unpack(value, len(plan.slots), plan.function)
     if plan.argument is not None:

@@ -45,7 +45,7 @@ from grader.assignment.consistency import effective
 from grader.assignment.rubric import CASE_PROBES, Equation, Rubric, Variant
 from grader.errors import ReferenceModuleError, RubricError
 from grader.grading.calls import CallPlan, module_lookup, run_plan
-from grader.grading.differences import finite_difference, magnitude
+from grader.grading.differences import agreeing_entries, finite_difference, magnitude
 from grader.grading.draws import (
     axis_names,
     dim_rules,
@@ -56,6 +56,17 @@ from grader.grading.draws import (
     resolve_shape,
     square_dims,
 )
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One named output of a case that grades several (``outputs``), with both oracles' answers for it."""
+
+    name: str
+    expected: np.ndarray
+    fd_expected: np.ndarray | None
+    fd_mask: np.ndarray | None
+    scale: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +86,9 @@ class Case:
     probe: str | None = None
     plan: CallPlan | None = None
     variant: str | None = None
+    # An item with outputs: each output's answers; ``expected`` is then all of them flattened
+    # and joined, as the child sends them back (what bounds the reply's size).
+    parts: tuple[Part, ...] = ()
 
     @property
     def args(self) -> tuple:
@@ -169,6 +183,8 @@ def build_case(
 ) -> Case:
     dims, inputs = draw_case(rubric, equation, reference, rng, fixed, probe, variant, avoid)
     _, setup, arg_names = effective(equation, variant)
+    if equation.outputs:
+        return build_chain_case(rubric, equation, reference, index, visible, dims, inputs, probe, variant)
     plan = CallPlan.of(equation, setup, arg_names)
     fd = equation.finite_difference
     where = f"{rubric.path}: {equation.id}"
@@ -210,6 +226,72 @@ def build_case(
         probe=probe,
         plan=plan,
         variant=variant.name if variant else None,
+    )
+
+
+def build_chain_case(
+    rubric: Rubric,
+    equation: Equation,
+    reference: ModuleType,
+    index: int,
+    visible: bool,
+    dims: dict[str, int],
+    inputs: dict[str, Any],
+    probe: str | None,
+    variant: Variant | None,
+) -> Case:
+    """A case of an item with several outputs: the reference's sequence gives each, and each is
+    differentiated on its own (``wrt`` paired with ``outputs``).
+
+    Finite differences of a forward with a kink (a ReLU inside a whole network) are wrong
+    where a step crosses it: an entry where they disagree with the reference's own answer
+    is left out of that comparison, as a kink is for a single item.
+    """
+    _, setup, arg_names = effective(equation, variant)
+    plan = CallPlan.of(equation, setup, arg_names)
+    where = f"{rubric.path}: {equation.id}"
+    try:
+        values = [np.asarray(v, dtype=np.float64) for v in run_plan(plan, inputs, module_lookup(reference))]
+        used = [inputs[name] for name in plan_inputs(plan, inputs)]
+        forward = getattr(reference, equation.finite_difference.forward) if equation.finite_difference else None
+        parts = []
+        for name, value, fd in zip(equation.outputs, values, equation.output_differences()):
+            want = resolve_shape(equation.output_shapes[name], dims)
+            if value.shape != want:
+                raise ReferenceModuleError(
+                    f"{rubric.reference}: the sequence of {equation.id} gives {name} of shape {value.shape}, "
+                    f"but the rubric's {equation.id}.returns.{name} says {want}"
+                )
+            scale = magnitude(value, used)
+            fd_expected, fd_mask = None, None
+            if fd is not None:
+                fd_expected, _ = finite_difference(forward, fd, inputs, rubric.settings.fd_step)
+                if fd_expected.shape != want:
+                    raise ReferenceModuleError(
+                        f"{rubric.path}: {equation.id}.finite_difference differentiates {fd.wrt!r} "
+                        f"of shape {fd_expected.shape}, but {name} has shape {want}"
+                    )
+                fd_mask = agreeing_entries(value, fd_expected, rubric.settings.fd_tolerance, scale)
+            parts.append(Part(name, value, fd_expected, fd_mask, scale))
+    except ReferenceModuleError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure of instructor code is a configuration error
+        raise ReferenceModuleError(f"{where}: cannot build a case: {type(err).__name__}: {err}") from err
+    return Case(
+        equation_id=equation.id,
+        index=index,
+        visible=visible,
+        dims=MappingProxyType(dims),
+        inputs=MappingProxyType(inputs),
+        arg_names=arg_names,
+        expected=np.concatenate([part.expected.ravel() for part in parts]),
+        fd_expected=None,
+        fd_mask=None,
+        scale=max(part.scale for part in parts),
+        probe=probe,
+        plan=plan,
+        variant=variant.name if variant else None,
+        parts=tuple(parts),
     )
 
 

@@ -81,6 +81,7 @@ class CheckResult:
     mutated: tuple[str, ...] = ()
     elapsed: float = 0.0
     value: np.ndarray | None = None
+    parts: tuple[tuple[str, CheckResult], ...] = ()  # an item with outputs: each output's own verdict
 
 
 def wrong_entries(got: np.ndarray, expected: np.ndarray, tol: Tolerance, scale: float | None = None) -> np.ndarray:

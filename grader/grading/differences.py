@@ -139,6 +139,12 @@ def batched_differences(
     return np.ascontiguousarray(np.moveaxis(gradient, 0, fd.batch_axis))
 
 
+def agreeing_entries(reference: np.ndarray, differences: np.ndarray, tol, scale: float) -> np.ndarray:
+    """Where finite differences agree with the reference's own answer (``tol``: the rubric's
+    finite-difference tolerance, relative to ``scale``): elsewhere a step crossed a kink."""
+    return np.abs(reference - differences) <= tol.atol + tol.rtol * scale
+
+
 def magnitude(expected: np.ndarray, args: list) -> float:
     """The scale of the error measure: the largest entry of the answer or of a real-valued argument.
 

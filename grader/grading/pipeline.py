@@ -24,6 +24,7 @@ from grader.assignment.rubric import Rubric
 from grader.errors import SubmissionFileError
 from grader.grading import feedback
 from grader.grading.cases import Case, build_cases, derive_hidden_seed, plan_inputs
+from grader.grading.chain import check_outputs, diagnose_chain
 from grader.grading.checks import CaseStatus, CheckResult, check_case, check_repeat
 from grader.grading.diagnosis import diagnose
 from grader.grading.forbidden import affected, find_forbidden_imports
@@ -177,13 +178,18 @@ def run_calls(
                 repeat or not case.visible,
                 plan=case.plan.request(),
                 setup_steps=len(case.plan.setup),
+                outputs=len(case.plan.outputs),
             )
             outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
             if repeat:
                 verdicts[key] = check_repeat(case, verdicts[key], first_calls[key], outcome, settings, eq.function)
             else:
                 others = [f for f in functions if f != eq.function]
-                verdict = check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
+                verdict = (
+                    check_outputs(eq, case, outcome, settings)
+                    if eq.outputs
+                    else check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
+                )
                 not_run_cell = submission.not_run(eq.function)
                 if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
                     verdict = dataclasses.replace(verdict, message=not_run_cell)
@@ -230,23 +236,30 @@ def grade_submission(
     filename = module_filename(rubric.submission_filename or path.name)
     verdicts, protections, shown, notice = run_calls(rubric, submission, filename, cases, protections, host)
     ran = time.monotonic()
-    results = []
+    results = {}
     checked = {eq.id: [(case, verdicts[(eq.id, case.index)]) for case in cases[eq.id]] for eq in rubric.equations}
     for eq in rubric.equations:
+        if eq.outputs:
+            continue  # after the items of its pieces, whose results its diagnosis reads
         checks = tuple(check for _, check in checked[eq.id])
         siblings = [
             pair
             for other in rubric.equations
-            if other.function == eq.function and other is not eq
+            if other.function == eq.function and other is not eq and not other.outputs
             for pair in checked[other.id]
         ]
         diagnosis = diagnose(eq, cases[eq.id], checks, mistakes, rubric.settings, reference, siblings)
-        results.append(score_equation(eq, checks, rubric.settings, diagnosis))
+        results[eq.id] = score_equation(eq, checks, rubric.settings, diagnosis)
+    for eq in rubric.equations:
+        if eq.outputs:
+            checks = tuple(check for _, check in checked[eq.id])
+            diagnosis = diagnose_chain(eq, checks, list(results.values()))
+            results[eq.id] = score_equation(eq, checks, rubric.settings, diagnosis)
     return Report(
         rubric=rubric,
         submission_path=str(path),
         submission_sha256=sha256,
-        equations=tuple(results),
+        equations=tuple(results[eq.id] for eq in rubric.equations),
         cases=cases,
         seed=SeedInfo(hidden_seed=hidden_seed, source="command line" if seed is not None else "derived"),
         protections=protections,

@@ -143,9 +143,29 @@ def case_to_dict(case: Case, check) -> dict:
     if case.visible:
         item["dims"] = dict(case.dims)
         item["inputs"] = {name: input_value(case.inputs[name]) for name in case.shown_inputs}
-        item["expected"] = _array(case.expected)
-        item["got"] = _array(check.value)
+        if not case.parts:
+            item["expected"] = _array(case.expected)
+            item["got"] = _array(check.value)
         item["diff"] = list(check.diff)
+    if case.parts:
+        verdicts = dict(check.parts)
+        item["outputs"] = {
+            part.name: output_to_dict(part.expected, verdicts.get(part.name), case.visible) for part in case.parts
+        }
+    return item
+
+
+def output_to_dict(expected: np.ndarray, check, visible: bool) -> dict:
+    """One output of a case that grades several: its verdict (none when no values came back) and,
+    for a visible case, its expected and returned values."""
+    item: dict = {"status": None if check is None else check.status.value, "expected_shape": list(expected.shape)}
+    if check is not None:
+        item.update(feedback_verdicts.case_fields(check))
+        item["message"] = check.message
+    if visible:
+        item["expected"] = _array(expected)
+        item["got"] = None if check is None else _array(check.value)
+        item["diff"] = [] if check is None else list(check.diff)
     return item
 
 
@@ -173,6 +193,8 @@ def equation_to_dict(result: EquationResult, cases: tuple[Case, ...]) -> dict:
         else {"kind": diagnosis.kind, "text": diagnosis.text, "mistake_id": diagnosis.mistake_id},
         "flags": list(result.flags),
         "cases": [case_to_dict(case, check) for case, check in zip(cases, result.cases)],
+        # a 0-point item is a check: reported, not counted (front ends show it so, not as lost points)
+        **({"counted": False} if not eq.points else {}),
     }
 
 

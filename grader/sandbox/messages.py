@@ -10,6 +10,7 @@ from the child. ``grader/grading/feedback.py`` words the outcomes.
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -43,6 +44,29 @@ def call_request(call_id: int, function: str, args: Sequence[tuple[str, object]]
     """The frame of one call: arrays as ``.npy`` payloads, hyperparameters and the plan in the header."""
     header, payloads = requests.call_request(call_id, function, args, plan)
     return wire.encode_frame(header, *payloads)
+
+
+def parse_parts(header: dict, outputs: int, status: str) -> tuple[tuple[int, ...], ...]:
+    """The shapes of several outputs (``parts``): one per output asked for, adding up to the payload's size."""
+    parts, shape = header.get("parts"), header.get("shape")
+    if outputs == 0 or status != "ok":
+        if parts is not None:
+            raise ProtocolError("the reply field 'parts' belongs to a reply with several outputs")
+        return ()
+    if not isinstance(parts, list) or len(parts) != outputs:
+        raise ProtocolError(f"the reply gives no {outputs} output shapes")
+    shapes = []
+    for part in parts:
+        if (
+            not isinstance(part, list)
+            or len(part) > wire.MAX_DIMS
+            or not all(type(d) is int and 0 <= d < 1 << 31 for d in part)
+        ):
+            raise ProtocolError("an output shape in 'parts' is not plausible")
+        shapes.append(tuple(part))
+    if shape != [sum(math.prod(p) for p in shapes)]:
+        raise ProtocolError("the output shapes in 'parts' do not add up to the payload's size")
+    return tuple(shapes)
 
 
 def source_place(source_lines: Sequence[str], lineno: int | None) -> dict | None:
@@ -90,6 +114,7 @@ def call_outcome(
     source_lines: Sequence[str],
     elapsed: float,
     names: tuple[str, ...],
+    parts: tuple[tuple[int, ...], ...] = (),
 ) -> CallOutcome:
     """The outcome of a call the child answered: its array (status "ok") or the fault it reported.
 
@@ -106,9 +131,10 @@ def call_outcome(
         "problem": reply.problem,
         "detail": reply.detail,
         "setup": reply.setup,
+        "output": reply.output,
     }
     if reply.status == "ok":
-        return CallOutcome(CallStatus.OK, value=value, shape=shape, **detail)
+        return CallOutcome(CallStatus.OK, value=value, shape=shape, parts=parts, **detail)
     status = FAULT_STATUSES[reply.status]
     if status == CallStatus.MISSING:
         detail["names"] = names

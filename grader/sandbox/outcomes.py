@@ -84,6 +84,8 @@ class CallOutcome:
     limit: float | None = None  # the time limit a TIMEOUT ran into, in seconds
     names: tuple[str, ...] = ()  # for MISSING: the functions the file does define
     setup: int | None = None  # the fault happened in this setup step of the call plan, not the graded call
+    parts: tuple[tuple[int, ...], ...] = ()  # several outputs: each one's shape (``value`` joins them, flat)
+    output: int | None = None  # several outputs: the one a bad return is about
 
 
 @dataclass(frozen=True)

@@ -278,11 +278,13 @@ class Sandbox:
         hidden: bool,
         plan: Mapping | None = None,
         setup_steps: int = 0,
+        outputs: int = 0,
     ) -> CallOutcome:
         """Call ``function`` on the arguments in the child; every fault comes back as data.
 
         ``args`` are arrays and hyperparameters by name; ``plan`` the rest of the request
-        (``CallPlan.request``: setup calls, the slot to send back), with ``setup_steps`` steps.
+        (``CallPlan.request``: setup calls, the slot to send back), with ``setup_steps`` steps
+        and ``outputs`` values to send back (0: one).
         """
         if hidden:
             self.transcript.hide_from_here()
@@ -299,14 +301,17 @@ class Sandbox:
         started = time.monotonic()
         deadline = self.budget.deadline(started + self.limits.time_limit)
         keep = wire.kept_elements(expected_shape)
-        shape, value = None, None
+        shape, value, parts = None, None, ()
         try:
             self.reader.drain()
             wire.write_all(self.writer_fd, request, deadline)
             header = self.reader.read_reply_header(call_id, deadline, self.limits.memory_bytes)
-            reply = wire.parse_reply(header, call_id, tuple(name for name, _ in args), setup_steps)
+            reply = wire.parse_reply(header, call_id, tuple(name for name, _ in args), setup_steps, outputs)
+            parts = messages.parse_parts(header, outputs, reply.status)
             if reply.status == "ok":
                 shape, value = self.reader.read_array(reply.length, keep, deadline, max_skip=self.limits.memory_bytes)
+                if parts and shape != tuple(header["shape"]):
+                    raise ProtocolError("the payload's size is not what the output shapes in 'parts' add up to")
         except wire.Timeout:
             self._stop_child()
             if self.budget.cut(deadline):
@@ -322,5 +327,5 @@ class Sandbox:
         if self.transcript.full(self.limits.output_bytes):
             self._stop_child()  # a child that ignored SIGXFSZ could print nothing more: start afresh
         return messages.call_outcome(
-            reply, value, shape, source_lines=self.source_lines, elapsed=elapsed, names=imported.names
+            reply, value, shape, source_lines=self.source_lines, elapsed=elapsed, names=imported.names, parts=parts
         )

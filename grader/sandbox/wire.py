@@ -110,6 +110,7 @@ class Reply:
     detail: str = ""
     mutated: tuple[str, ...] = ()
     setup: int | None = None  # the setup step that failed, by position in the parent's own plan
+    output: int | None = None  # the output a bad return is about, by position in the parent's plan
 
 
 def _field(header: dict, key: str, kind: type | tuple[type, ...], default=None):
@@ -133,10 +134,14 @@ def parse_lineno(where: object) -> int | None:
     return lineno
 
 
-def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...], setup_steps: int = 0) -> Reply:
+def parse_reply(
+    header: dict, call_id: int, arg_names: tuple[str, ...], setup_steps: int = 0, outputs: int = 0
+) -> Reply:
     """Check a call's reply header field by field; anything unexpected is a ProtocolError.
 
-    ``setup_steps``: how many setup steps the request had, so a ``setup`` index is one of them.
+    ``setup_steps``: how many setup steps the request had, so a ``setup`` index is one of them;
+    ``outputs``: how many values it asked for, so an ``output`` index is one of them (their
+    shapes are ``messages.parse_parts``'s).
     """
     if _field(header, "id", int) != call_id:
         raise ProtocolError("a reply answered a different call")
@@ -154,6 +159,9 @@ def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...], setup_st
     setup = _field(header, "setup", int)
     if setup is not None and not (0 <= setup < setup_steps and status != "ok"):
         raise ProtocolError("the reply field 'setup' names no setup step of this call")
+    output = _field(header, "output", int)
+    if output is not None and not (0 <= output < outputs and status == "bad_return"):
+        raise ProtocolError("the reply field 'output' names no output of this call")
     return Reply(
         status=status,
         length=length,
@@ -166,6 +174,7 @@ def parse_reply(header: dict, call_id: int, arg_names: tuple[str, ...], setup_st
         # Only names of this call's arguments: nothing else may reach the report this way.
         mutated=tuple(name for name in arg_names if name in mutated),
         setup=setup,
+        output=output,
     )
 
 

@@ -226,6 +226,31 @@ def graded_value(request, value, args):
     return value, None
 
 
+def several_outputs(request, names, value, mutated):
+    """The reply to a call that sends back several named values (setup results, the call's own
+    ``as``): each converted on its own, then all flattened and joined into one payload, with
+    each one's shape in ``parts``; the first that can't be sent is named by ``output``."""
+    if request.get("as"):
+        names[request["as"]] = value
+    arrays = []
+    for index, name in enumerate(request["outputs"]):
+        graded = names.get(name)
+        arr, problem, detail = to_float64(graded)
+        if problem is not None:
+            return bad_return(problem, detail, graded, mutated=mutated, output=index), b""
+        arrays.append(arr)
+    payload = encode_float64(np.concatenate([arr.ravel() for arr in arrays]))
+    reply = {
+        "status": "ok",
+        "shape": [sum(arr.size for arr in arrays)],
+        "parts": [list(arr.shape) for arr in arrays],
+        "returned": describe(value),
+        "mutated": mutated,
+        "len": len(payload),
+    }
+    return reply, payload
+
+
 def call_function(module, request, payloads, filename):
     name = request["function"]
     func = getattr(module, name, None)
@@ -257,6 +282,10 @@ def call_function(module, request, payloads, filename):
         ]
     except BaseException:  # noqa: BLE001 - the submission may have patched numpy
         mutated = []
+    if "outputs" in request:
+        reply, payload = several_outputs(request, names, value, mutated)
+        reply["elapsed"] = elapsed
+        return reply, payload
     graded, problem = graded_value(request, value, args)
     if problem is not None:
         return bad_return(*problem, value, mutated=mutated), b""

@@ -28,6 +28,10 @@ The conversation:
    ``slots``/``slot`` (the function returns a tuple of that many; send that one) and
    ``argument``/``key`` (send what the call left under ``key`` in its dict argument at
    that position). A reply to a call whose setup step failed carries ``"setup": index``.
+   ``outputs`` (names: setup results, or ``as``, the graded call's own result) asks for
+   several values: the ``ok`` reply's one payload is all of them flattened and joined,
+   its ``shape`` their total size and ``parts`` each one's shape; a ``bad_return``
+   names the output it is about by position (``"output": index``).
 """
 
 import json
