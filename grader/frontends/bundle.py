@@ -74,16 +74,21 @@ def notebook_name(rubric: Rubric) -> str:
     return f"{submission_name(rubric)[:-3]}.ipynb"
 
 
+def part_row(eq: Equation) -> str:
+    """One line of the README's table; an end-to-end check names the functions it chains, and no points."""
+    label = eq.label.replace("|", "/")
+    if eq.outputs:
+        chained = ", ".join(f"`{f}`" for f in eq.functions)
+        return f"| {label} | {chained}, chained | a check, not counted |"
+    return f"| {label} | `{eq.function}({', '.join(eq.args)})` returns {shape_text(eq.returns)} | {eq.points:g} |"
+
+
 def instructions(rubric: Rubric, equations: Sequence[Equation]) -> str:
     """The bundle's README: what to implement, how to self-check, what to upload."""
     name = submission_name(rubric)
     notebook = notebook_name(rubric)
-    rows = "\n".join(
-        f"| {eq.label.replace('|', '/')} | `{eq.function}({', '.join(eq.args)})` returns {shape_text(eq.returns)} "
-        f"| {eq.points:g} |"
-        for eq in rubric.equations
-    )
-    later = [eq for eq in rubric.equations if eq not in equations]
+    rows = "\n".join(part_row(eq) for eq in rubric.equations)
+    later = [eq for eq in rubric.equations if eq not in equations and not eq.outputs]
     later_text = ""
     if later:
         listed = ", ".join(f"`{eq.function}`" for eq in later)

@@ -48,6 +48,12 @@ def points(value: float) -> str:
     return f"{value:g}"
 
 
+def score_text(result: EquationResult) -> str:
+    """Points as "score/max", or "check" for a 0-point item: reported, not counted, never points lost."""
+    eq = result.equation
+    return f"{points(result.score)}/{points(eq.points)}" if eq.counted else "check (not counted)"
+
+
 def case_heatmaps(report: Report, result: EquationResult) -> list[tuple[str, heatmap.Heatmap]]:
     """(label, heatmap) for each visible case with wrong values; hidden cases never get one."""
     cases = {case.index: case for case in report.cases[result.equation.id]}
@@ -80,7 +86,7 @@ def equation_section(report: Report, result: EquationResult) -> str:
     body = [
         f'<section id="{e(eq.id)}">',
         f"<h2>{math_text(eq.label)}</h2>",
-        f"<p><code>{e(eq.function)}</code> · {points(result.score)}/{points(eq.points)} · "
+        f"<p><code>{e(eq.caller)}</code> · {e(score_text(result))} · "
         f'<span class="status {e(status)}">{e(status.replace("_", " "))}</span></p>',
     ]
     if result.status != EquationStatus.PASSED or result.flags:
@@ -105,8 +111,8 @@ def render_page(report: Report) -> str:
     """The whole page as one HTML string."""
     rubric = report.rubric
     rows = "".join(
-        f'<tr><td><a href="#{e(r.equation.id)}">{e(r.equation.id)}</a></td><td><code>{e(r.equation.function)}</code>'
-        f'</td><td class="num">{points(r.score)}/{points(r.equation.points)}</td>'
+        f'<tr><td><a href="#{e(r.equation.id)}">{e(r.equation.id)}</a></td><td><code>{e(r.equation.caller)}</code>'
+        f'</td><td class="num">{e(score_text(r))}</td>'
         f'<td><span class="status {e(r.status.value)}">{e(r.status.value.replace("_", " "))}</span></td></tr>'
         for r in report.equations
     )

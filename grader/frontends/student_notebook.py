@@ -79,12 +79,14 @@ def student_notebook(rubric: Rubric, checked: Sequence[Equation]) -> bytes:
         cells.append(new_code_cell(setup))
     answers = {eq.function for eq in rubric.equations}
     for eq in rubric.equations:
+        if eq.outputs:
+            continue  # an end-to-end check chains functions that have cells of their own
         cells.append(new_markdown_cell(part_markdown(eq)))
         stub = functions.get(eq.function) or f"def {eq.function}({', '.join(eq.args)}):\n    raise NotImplementedError"
         cells.append(new_code_cell(stub))
     helpers = [text for name, text in functions.items() if name not in answers]
     cells += [new_code_cell(text) for text in helpers]
-    left_out = [f"`{eq.function}`" for eq in rubric.equations if eq not in checked]
+    left_out = [f"`{eq.function}`" for eq in rubric.equations if eq not in checked and not eq.outputs]
     later = f" It leaves out {', '.join(left_out)}, whose results are shown later." if left_out else ""
     cells.append(
         new_markdown_cell(

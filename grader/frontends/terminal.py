@@ -44,9 +44,8 @@ def render_report(report: Report, width: int | None = None, grids: bool | None =
     rows = [("eq", "function", "score", "status")]
     for result in report.equations:
         eq = result.equation
-        rows.append(
-            (eq.id, eq.function, f"{format_points(result.score)}/{format_points(eq.points)}", result.status.value)
-        )
+        points = f"{format_points(result.score)}/{format_points(eq.points)}" if eq.counted else "check"
+        rows.append((eq.id, eq.caller, points, result.status.value))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -54,6 +53,9 @@ def render_report(report: Report, width: int | None = None, grids: bool | None =
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(f"Total: {format_points(report.score)}/{format_points(report.max_score)}")
+    checks = [r.equation.id for r in report.equations if not r.equation.counted]
+    if checks:
+        lines.append(f"({', '.join(checks)}: {'a check' if len(checks) == 1 else 'checks'}, not counted in the total)")
     if report.notes:
         lines.append("")
         lines.append("Notes:")
@@ -66,7 +68,7 @@ def render_report(report: Report, width: int | None = None, grids: bool | None =
         lines.append("")
         lines.append("Feedback:")
         for result in notes:
-            head = f"  {result.equation.label} [{result.equation.function}]"
+            head = f"  {result.equation.label} [{result.equation.caller}]"
             lines.append(head)
             lines += textwrap.wrap(result.feedback, width=width, initial_indent="    ", subsequent_indent="    ")
             lines += visible_diff(result)
@@ -83,10 +85,14 @@ def render_report(report: Report, width: int | None = None, grids: bool | None =
 def visible_diff(result) -> list[str]:
     """Expected vs got for the first wrong entries of the first failing visible case."""
     for check in result.cases:
-        if check.visible and check.diff:
-            rows = [f"    visible case {check.index}, shape {tuple(check.expected_shape)}: entry  expected  got"]
-            rows += [f"      {tuple(d['index'])}  {d['expected']:.6g}  {d['got']:.6g}" for d in check.diff]
-            return rows
+        named = [("", check)] + [(f"{name}, ", part) for name, part in check.parts]  # outputs: each on its own
+        for name, found in named:
+            if check.visible and found.diff:
+                head = (
+                    f"    visible case {check.index}, {name}shape {tuple(found.expected_shape)}: entry  expected  got"
+                )
+                rows = [head] + [f"      {tuple(d['index'])}  {d['expected']:.6g}  {d['got']:.6g}" for d in found.diff]
+                return rows
     return []
 
 

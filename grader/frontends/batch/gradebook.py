@@ -58,6 +58,7 @@ class EquationCell:
     status: str
     mistake_id: str | None = None
     mistake_text: str = ""
+    counted: bool = True  # False: a 0-point check, whose column shows its status, not a score
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def row_from_report(document: Mapping, report: str) -> Row:
                 status=eq["status"],
                 mistake_id=diagnosis.get("mistake_id"),
                 mistake_text=diagnosis.get("text", "") if diagnosis.get("mistake_id") else "",
+                counted=eq.get("counted", True),
             )
         )
     flags = [flag for flag in document.get("flags", ()) if ":" not in flag] + list(equation_flags(document))
@@ -196,7 +198,8 @@ def render_gradebook(rows: list[Row], equations: list[str]) -> str:
         ["id", "name", "email", "sid", "source", *equations, "total", "max_score", "status", "flags", "note", "report"]
     )
     for row in rows:
-        scores = {cell.id: cell.score for cell in row.equations}
+        # a check's column holds its status ("passed", "failed"): a 0 there would read as points lost
+        scores = {cell.id: format_points(cell.score) if cell.counted else cell.status for cell in row.equations}
         writer.writerow(
             [
                 spreadsheet_text(row.id),
@@ -204,7 +207,7 @@ def render_gradebook(rows: list[Row], equations: list[str]) -> str:
                 spreadsheet_text(row.email),
                 spreadsheet_text(row.sid),
                 spreadsheet_text(row.source),
-                *(format_points(scores.get(eq)) if row.graded else "" for eq in equations),
+                *(scores.get(eq, "") if row.graded else "" for eq in equations),
                 format_points(row.total),
                 format_points(row.max_score),
                 row.status.value,

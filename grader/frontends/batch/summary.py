@@ -70,9 +70,12 @@ def equation_statistics(graded: Sequence[Row]) -> list[dict]:
                 "points": first.points,
                 "mean_score": round(mean, 4),
                 "mean_fraction": round(mean / first.points, 4) if first.points else None,
-                # the share of graded submissions that got every point of this equation
-                "full_marks": round(sum(c.score >= c.points for c in cells) / len(cells), 4),
+                # the share of graded submissions that got every point of this equation (a check: that passed it)
+                "full_marks": round(
+                    sum(c.score >= c.points if c.counted else c.status == "passed" for c in cells) / len(cells), 4
+                ),
                 "statuses": dict(sorted(Counter(c.status for c in cells).items())),
+                **({} if first.counted else {"counted": False}),
                 "mistakes": [
                     {"id": mid, "count": count, "share": round(count / len(cells), 4), "hint": hints[mid]}
                     for mid, count in sorted(mistakes.items(), key=lambda item: (-item[1], item[0]))[:TOP_MISTAKES]

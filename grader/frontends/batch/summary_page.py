@@ -174,6 +174,13 @@ def student_table(rows: Sequence[Mapping], order: str) -> list[str]:
     return out
 
 
+def mean_text(eq: dict) -> str:
+    """An equation's mean as "mean / points"; a 0-point check has none ("check"), only its share passed."""
+    if eq.get("counted", True) is False:
+        return "check"
+    return f"{format_mean(eq['mean_score'])} / {format_points(eq['points'])}"
+
+
 def render_html(summary: Mapping) -> str:
     """The class summary page."""
     title = f"{summary['title']} — class summary"
@@ -212,14 +219,14 @@ def render_html(summary: Mapping) -> str:
         f'<span class="swatch" style="background:{FULL}"></span>full marks ({esc(max_score)}) only</p>',
         "<h2>Equations</h2>",
         '<p class="explain">Mean: the average score on the equation. Full marks: the share of graded '
-        "submissions that got every point of it.</p>",
+        "submissions that got every point of it; for a check (not counted in the score), the share that passed it.</p>",
         "<div class='scroll'><table><thead><tr><th>Equation</th><th class='num'>Mean</th><th style='width:30%'></th>"
         "<th class='num'>Full marks</th></tr></thead><tbody>",
     ]
     for eq in summary["equations"]:
         out.append(
             f"<tr><td><b>{esc(eq['id'])}</b> <span class='wide'>{math_text(eq['label'])}</span></td>"
-            f"<td class='num'>{esc(format_mean(eq['mean_score']))} / {esc(format_points(eq['points']))}</td>"
+            f"<td class='num'>{esc(mean_text(eq))}</td>"
             f"<td>{bar(eq['mean_fraction'])}</td><td class='num'>{percent(eq['full_marks'])}</td></tr>"
         )
     out.append("</tbody></table></div>")

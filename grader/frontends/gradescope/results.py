@@ -22,7 +22,7 @@ from grader.frontends.markdown import code_block, code_span, escape_markdown
 from grader.frontends.page import case_figures
 from grader.grading.checks import CheckResult
 from grader.grading.report import Report, display_text, report_to_dict, validate_report
-from grader.grading.scoring import EquationResult
+from grader.grading.scoring import EquationResult, EquationStatus
 from grader.schemas import schema_error
 
 FALLBACK_FILE = Path(__file__).resolve().parent / "fallback_results.json"
@@ -61,6 +61,8 @@ def visible_cases(result: EquationResult, report: Report) -> list[tuple[CheckRes
 
 def verdict_line(result: EquationResult) -> str:
     status = result.status.value.replace("_", " ").capitalize()
+    if not result.equation.counted:  # a 0-point check: its verdict, never points lost
+        return f"{status}: a check, not counted in the score."
     return f"{status}: {points(result.score)}/{points(result.equation.points)} points."
 
 
@@ -121,7 +123,8 @@ def equation_html(result: EquationResult, report: Report, figures: Sequence[str]
 def summary_markdown(report: Report, graded: str) -> str:
     """The top-level output: what was graded, the total, and what the file printed."""
     # Only parts the student may see now are counted: a hidden part's verdict must not leak.
-    shown = [r for r in report.equations if r.equation.visibility == "visible"]
+    # A 0-point check has no marks to earn: it is left out of the count of parts.
+    shown = [r for r in report.equations if r.equation.visibility == "visible" and r.equation.counted]
     full = sum(r.score >= r.equation.points - 1e-9 for r in shown)
     lines = [
         f"**{escape_markdown(report.rubric.title)}**",
@@ -147,11 +150,11 @@ def summary_markdown(report: Report, graded: str) -> str:
 def equation_entry(number: int, result: EquationResult, report: Report) -> dict:
     """One Gradescope test for one equation: passed only with full marks."""
     eq = result.equation
-    full = result.score >= eq.points - 1e-9
+    full = result.score >= eq.points - 1e-9 if eq.counted else result.status == EquationStatus.PASSED
     # A visible case with wrong values gets its heatmap, which needs HTML; hidden cases never get one.
     figures = case_figures(report, result)
     return {
-        "name": eq.label,
+        "name": eq.label if eq.counted else f"{eq.label} (a check, not counted)",
         "number": str(number),
         "score": result.score,
         "max_score": eq.points,
@@ -186,7 +189,7 @@ def problem_results(rubric: Rubric, problem: str, metadata: Mapping[str, str], e
     """
     tests = [
         {
-            "name": eq.label,
+            "name": eq.label if eq.counted else f"{eq.label} (a check, not counted)",
             "number": str(i),
             "score": 0.0,
             "max_score": eq.points,

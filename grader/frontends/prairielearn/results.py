@@ -110,6 +110,10 @@ def equation_test(result: EquationResult, report: Report) -> dict:
         "message": f"{verdict.capitalize()}: {points(result.score)}/{points(eq.points)} points.",
         "output": equation_output(result, report),
     }
+    if not eq.counted:  # a 0-point check: its verdict, never points lost
+        test["name"] = f"{eq.label} (a check, not counted)"
+        test["description"] = f"The functions {', '.join(f'{f}()' for f in eq.functions)} in your file, together."
+        test["message"] = f"{verdict.capitalize()}: a check, not counted in the score."
     if images := equation_images(result, report):
         test["images"] = images
     return test
@@ -148,12 +152,13 @@ def results_from_report(report: Report, graded: str) -> dict:
     """PrairieLearn's results for a graded submission: one test per shown equation."""
     shown = [r for r in report.equations if r.equation.visibility == "visible"]
     later = [r for r in report.equations if r.equation.visibility != "visible"]
-    full = sum(r.score >= r.equation.points - 1e-9 for r in shown)
+    counted = [r for r in shown if r.equation.counted]  # a check has no marks to earn
+    full = sum(r.score >= r.equation.points - 1e-9 for r in counted)
     message = (
         f"{points(report.score)}/{points(report.max_score)} points; "
-        f"{full} of {len(shown)} shown parts earned full marks."
+        f"{full} of {len(counted)} shown parts earned full marks."
     )
-    if full < len(shown):
+    if full < len(counted):
         message += " Each part below says what went wrong."
     tests = [equation_test(r, report) for r in shown] + ([not_shown_test(later)] if later else [])
     return {
