@@ -71,6 +71,11 @@ def add_row(M, b):
     return M + b
 
 
+def affine(X, W, b):
+    """X W + 1_N b (eqs. (4) and (6))."""
+    return X @ W + b
+
+
 def relu(Z):
     """Eq. (5)."""
     return np.maximum(Z, 0.0)
@@ -87,3 +92,8 @@ def cross_entropy_of_scores(S, y):
     shifted = S - S.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return -log_p[np.arange(S.shape[0]), y].sum()
+
+
+def two_layer_loss(X, W1, b1, W2, b2, y):
+    """Eqs. (3)-(8) end to end: the loss of the two-layer network, for the end-to-end check's differences."""
+    return cross_entropy_of_scores(affine(relu(affine(X, W1, b1)), W2, b2), y)

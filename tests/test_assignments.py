@@ -40,8 +40,12 @@ def test_hidden_cases_carry_no_inputs_or_expected_values_in_the_report(quiz4):
     _, document = grade(REPO / "examples" / "quiz4_submission.py", quiz4)
     for eq in document["equations"]:
         for case in eq["cases"]:
+            outputs = case.get("outputs", {}).values()  # the end-to-end check: each output has its own values
             if not case["visible"]:
                 assert not {"inputs", "expected", "got", "dims", "diff"} & set(case)
+                assert not any({"expected", "got"} & set(output) for output in outputs)
+            elif outputs:
+                assert "inputs" in case and all({"expected", "got"} <= set(output) for output in outputs)
             else:
                 assert {"inputs", "expected", "got"} <= set(case)
 

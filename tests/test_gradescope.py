@@ -107,7 +107,10 @@ def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
     assert document["execution_time"] == 2
     assert document["stdout_visibility"] == "hidden" and document["visibility"] == "visible"
     assert document["output_format"] == "md" and "**" in document["output"]
-    assert [t["name"] for t in document["tests"]] == [eq.label for eq in quiz4.equations]
+    # a 0-point check is named as one, and passes only when it passed: it has no marks to be full
+    assert [t["name"] for t in document["tests"]] == [
+        eq.label if eq.counted else f"{eq.label} (a check, not counted)" for eq in quiz4.equations
+    ]
     assert [t["number"] for t in document["tests"]] == [str(i) for i in range(1, len(quiz4.equations) + 1)]
     for test, result in zip(document["tests"], report.equations):
         assert test["max_score"] == result.equation.points
@@ -116,7 +119,8 @@ def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
         pictured = any(c.visible and c.status.value == "wrong_values" for c in result.cases)
         assert test["output_format"] == ("html" if pictured else "md")
         assert ("<svg" in test["output"]) == pictured
-        assert test["status"] == ("passed" if test["score"] == test["max_score"] else "failed")
+        full = test["score"] == test["max_score"] if result.equation.counted else result.status.value == "passed"
+        assert test["status"] == ("passed" if full else "failed")
         assert result.equation.id in test["tags"] and result.status.value in test["tags"]
     validate_report(document["extra_data"]["report"])
     assert document["extra_data"]["report"]["submission"]["metadata"] == {"name": "Ada Lovelace"}

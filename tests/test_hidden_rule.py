@@ -22,7 +22,8 @@ import pytest
 from conftest import grade
 from grader.frontends.gradescope.results import equation_markdown, summary_markdown
 from grader.frontends.terminal import render_report
-from grader.grading import feedback, feedback_verdicts, hints
+from grader.grading import feedback, feedback_chain, feedback_verdicts, hints
+from grader.grading.chain import producers
 from grader.grading.report import report_to_dict
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS
@@ -41,8 +42,9 @@ FACTOR = []
 
 
 def hidden(name):
+    """Hidden from the third call on: a function's own visible case, then the chained one's."""
     SEEN[name] = SEEN.get(name, 0) + 1
-    return SEEN[name] > 1
+    return SEEN[name] > 2
 
 
 def pick(x, n):
@@ -154,7 +156,11 @@ def test_every_leak_way_is_actually_taken_on_the_hidden_cases(graded):
         "eq13": "partial",
         "eq14": "partial",
         "eq15": "partial",
+        "backprop": "partial",  # the chain's visible case passes; each hidden one takes one of the ways
     }
+    chain = next(eq for eq in document["equations"] if eq["id"] == "backprop")
+    hidden = [case for case in chain["cases"] if not case["visible"]]
+    assert {case["status"] for case in hidden} - {"passed"}, hidden
     eq12 = next(eq for eq in document["equations"] if eq["id"] == "eq12")
     assert "mutated_inputs" in eq12["flags"] and any(c["mutated"] for c in eq12["cases"] if not c["visible"])
 
@@ -214,6 +220,9 @@ def allowed_numbers(eq: dict, rubric) -> set[str]:
     numbers = {str(n) for n in range(len(eq["cases"]) + 1)}
     numbers |= set(NUMBER.findall(eq["label"])) | set(NUMBER.findall(f"{s.time_limit:g} {s.import_time_limit:g}"))
     numbers |= {str(d) for case in eq["cases"] for d in case["expected_shape"]}
+    numbers |= {
+        str(d) for case in eq["cases"] for out in case.get("outputs", {}).values() for d in out["expected_shape"]
+    }
     numbers |= set(NUMBER.findall(f"{s.mutation_penalty:.0%}"))
     return numbers
 
@@ -226,6 +235,12 @@ def test_every_field_a_hidden_case_reaches_in_the_report_holds_only_the_graders_
     for eq in document["equations"]:
         hidden = [case for case in eq["cases"] if not case["visible"]]
         assert hidden, "the rubric has hidden cases"
+        if catalog[eq["id"]].outputs:
+            for case in hidden:
+                assert set(case) <= allowed_keys | {"outputs"}, set(case) - allowed_keys
+                assert all(case[field] is None for field in feedback_verdicts.SUBMISSION_FIELDS), case
+                assert chain_message_holds_only_the_graders_words(case, catalog[eq["id"]], quiz4), case["message"]
+            continue
         for case in hidden:
             assert set(case) <= allowed_keys, set(case) - allowed_keys
             assert all(case[field] is None for field in feedback_verdicts.SUBMISSION_FIELDS), case
@@ -240,6 +255,40 @@ def test_every_field_a_hidden_case_reaches_in_the_report_holds_only_the_graders_
             mistakes = " ".join(m.hint for m in rubric_eq.mistakes) + f" {rubric_eq.finite_difference.kink_at}"
             numbers = set(NUMBER.findall(said)) - allowed_numbers(eq, quiz4) - set(NUMBER.findall(mistakes))
             assert not numbers, f"{eq['id']}: {numbers} in {said!r}"
+
+
+def chain_message_holds_only_the_graders_words(case: dict, eq, rubric) -> bool:
+    """A hidden case of the end-to-end check: each output's words are a hidden sentence about the function
+    that made it, and the case's message is ``feedback_chain``'s joining of them, or of a hidden call fault."""
+    made = producers(eq)
+    outputs = {n: v for n, v in case["outputs"].items() if v["status"] is not None}  # None: no values came back
+    assert set(case["outputs"]) == set(eq.outputs)
+    for name, verdict in outputs.items():
+        assert set(verdict) <= {"status", "expected_shape", "message", "oracle_disagreement", "mutated_inputs"} | {
+            *feedback_verdicts.SUBMISSION_FIELDS,
+            "mutated",
+        }, verdict
+        assert all(verdict.get(field) is None for field in feedback_verdicts.SUBMISSION_FIELDS), verdict
+        if verdict["message"] not in hidden_vocabulary(made[name], tuple(verdict["expected_shape"]), rubric):
+            return False
+    failing = [(n, v["message"]) for n, v in outputs.items() if v["status"] not in ("passed", "shape_credit")]
+    if outputs:
+        credited = [(n, v) for n, v in outputs.items() if v["status"] == "shape_credit"]
+        joined = "; ".join(f"{n}: {v['message']}" for n, v in credited)
+        return case["message"] in (feedback_chain.disagreeing(failing, len(outputs)) if failing else "", joined)
+    calls = {feedback.call_fault(o, feedback_chain.WHOLE, True) for o in fault_outcomes(rubric)}
+    for function in eq.functions:
+        calls |= {feedback_chain.stopped(function, w) for w in hidden_vocabulary(function, (), rubric)}
+    for name in eq.outputs:
+        calls |= {feedback_chain.output_fault(name, w) for w in hidden_vocabulary(made[name], (), rubric)}
+    return case["message"] in calls
+
+
+def fault_outcomes(rubric) -> list[CallOutcome]:
+    s = rubric.settings
+    return [CallOutcome(CallStatus.TIMEOUT, limit=s.time_limit)] + [
+        CallOutcome(st) for st in (CallStatus.CRASHED, CallStatus.EXITED, CallStatus.PROTOCOL, CallStatus.NOT_RUN)
+    ]
 
 
 @pytest.mark.parametrize("problem", sorted(BAD_RETURN_PROBLEMS))

@@ -68,7 +68,12 @@ def table(text: str) -> dict[str, str]:
 
 
 def grader_verdicts(document: dict) -> dict[str, str]:
-    return {eq["function"]: ", ".join(c["status"] for c in eq["cases"] if c["visible"]) for eq in document["equations"]}
+    """Each function's visible verdicts; the end-to-end check (its cases grade several outputs) is no function's."""
+    return {
+        eq["function"]: ", ".join(c["status"] for c in eq["cases"] if c["visible"])
+        for eq in document["equations"]
+        if not any("outputs" in c for c in eq["cases"])
+    }
 
 
 def test_the_notebook_is_a_valid_v4_notebook_with_each_part_its_stub_and_the_self_check_last(bundle, quiz4):
@@ -79,8 +84,9 @@ def test_the_notebook_is_a_valid_v4_notebook_with_each_part_its_stub_and_the_sel
     code = [c.source for c in notebook.cells if c.cell_type == "code"]
     _, setup, stubs = template_pieces(quiz4.template.read_text())
     assert code[0] == setup and code[-1] == SELFCHECK_CELL
-    assert code[1:-1] == [stubs[eq.function] for eq in quiz4.equations], "one cell per function, the template's stub"
-    for eq in quiz4.equations:
+    parts = [eq for eq in quiz4.equations if not eq.outputs]  # the end-to-end check chains these, no cell of its own
+    assert code[1:-1] == [stubs[eq.function] for eq in parts], "one cell per function, the template's stub"
+    for eq in parts:
         part = next(text for text in markdown if text.startswith(f"## {eq.label}\n"))
         assert f"`{eq.function}({', '.join(eq.args)})`" in part and f"({eq.points:g} point" in part
         assert "Returns a float64 array of shape (" in part

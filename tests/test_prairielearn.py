@@ -198,7 +198,9 @@ def test_a_correct_submission_scores_one_graded_by_the_copy_in_tests(root):
     document, stdout = run_entrypoint(root)
     assert document["gradable"] is True and document["score"] == 1.0
     assert all(t["points"] == t["max_points"] for t in document["tests"])
-    assert len(document["tests"]) == 8 and document["message"].startswith("11/11 points")
+    # the eight equations and the end-to-end check (0 points: a check, not counted)
+    assert len(document["tests"]) == 9 and document["message"].startswith("11/11 points")
+    assert document["tests"][-1]["message"] == "Passed: a check, not counted in the score."
     assert f"from {root / 'tests' / 'grader'}" in stdout, "graded by the question's copy, not the checkout's"
 
 

@@ -112,6 +112,8 @@ def test_pure_functions_pass_the_repeated_call(quiz4):
     reference = load_reference(quiz4)
     cases = build_cases(quiz4, reference, 0, hidden=False)
     for eq in quiz4.equations:
+        if eq.outputs:
+            continue  # the end-to-end check chains the functions, each of which has the probe on its own item
         assert eq.repeat_call
         assert check(eq, cases[eq.id][0], getattr(reference, eq.function), quiz4.settings).status == CaseStatus.PASSED
 

@@ -51,6 +51,7 @@ def report(sid: str, scores: dict[str, float], mistakes: dict[str, str] | None =
                 "diagnosis": {"kind": "mistake", "text": f"Likely mistake: {hint}", "mistake_id": mistakes[eq.id]}
                 if hint
                 else None,
+                **({} if eq.counted else {"counted": False}),  # the end-to-end check, as reports mark it
             }
         )
     return {
@@ -67,10 +68,11 @@ def report(sid: str, scores: dict[str, float], mistakes: dict[str, str] | None =
 def a_class(size: int = 40) -> list:
     """A realistic class: most near full marks, a few named mistakes, two import failures."""
     rng = random.Random(4)
-    catalog = {eq.id: [m.id for m in eq.mistakes] for eq in RUBRIC.equations}
+    counted = [eq for eq in RUBRIC.equations if eq.counted]  # the end-to-end check has no points to lose
+    catalog = {eq.id: [m.id for m in eq.mistakes] for eq in counted}
     rows = []
     for i in range(size):
-        wrong = rng.sample([eq.id for eq in RUBRIC.equations], k=min(8, int(rng.expovariate(0.8))))
+        wrong = rng.sample([eq.id for eq in counted], k=min(8, int(rng.expovariate(0.8))))
         scores = {eq: rng.choice([0, 0.5]) for eq in wrong}
         mistakes = {eq: rng.choice(catalog[eq]) for eq in wrong if rng.random() < 0.7}
         rows.append(report(f"s{i:02d}", scores, mistakes))
