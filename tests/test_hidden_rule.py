@@ -285,10 +285,12 @@ def chain_message_holds_only_the_graders_words(case: dict, eq, rubric) -> bool:
 
 
 def fault_outcomes(rubric) -> list[CallOutcome]:
+    """Faults no single call of a chain can be blamed for: a time limit, a death, a broken reply."""
     s = rubric.settings
-    return [CallOutcome(CallStatus.TIMEOUT, limit=s.time_limit)] + [
-        CallOutcome(st) for st in (CallStatus.CRASHED, CallStatus.EXITED, CallStatus.PROTOCOL, CallStatus.NOT_RUN)
-    ]
+    outcomes = [CallOutcome(CallStatus.TIMEOUT, limit=s.time_limit), CallOutcome(CallStatus.PROTOCOL)]
+    outcomes += [CallOutcome(CallStatus.NOT_RUN), CallOutcome(CallStatus.MEMORY)]
+    outcomes += [CallOutcome(CallStatus.CRASHED, error_type=sig) for sig in [*feedback.SIGNAL_CAUSES, "SIGUSR1", None]]
+    return outcomes + [CallOutcome(CallStatus.EXITED, exit_code=code) for code in (None, 4242)]
 
 
 @pytest.mark.parametrize("problem", sorted(BAD_RETURN_PROBLEMS))
