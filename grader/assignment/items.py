@@ -99,6 +99,7 @@ class FiniteDifference:
     kink_at: float = 0.0
     slot: str | int | None = None
     linear: bool = False
+    stacked: bool = False  # a scalar forward that takes a stack of wrt values (a new axis 0), one value each
     batched: bool = False  # each slice along batch_axis of wrt makes its slice along batch_out_axis alone
     batch_axis: int = 0
     batch_out_axis: int = 0
@@ -253,6 +254,7 @@ def parse_fd(fd: Mapping | None) -> FiniteDifference | None:
         kink_at=float(kinks.get("at", 0.0)),
         slot=fd.get("slot"),
         linear=bool(fd.get("linear", False)),
+        stacked=bool(fd.get("stacked", False)),
         **parse_batched(fd.get("batched", False)),
     )
 

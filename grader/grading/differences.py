@@ -57,6 +57,9 @@ def finite_difference(
         out = evaluate()
         return float((upstream * out).sum()) if upstream is not None else float(out)
 
+    if fd.stacked and upstream is None and not copies:
+        position = next(i for i, v in enumerate(values) if v is point)
+        return stacked_differences(forward, values, position, point, step), np.ones(point.shape, bool)
     if fd.batched and point.ndim > fd.batch_axis and upstream is not None:
         grad = batched_differences(evaluate, values, fd, point, upstream, 1.0 if fd.linear else step)
         mask = np.ones(point.shape, dtype=bool)
@@ -137,6 +140,20 @@ def batched_differences(
         change = (objectives(offsets) - objectives(-offsets)) / (2 * step)
     gradient = np.ascontiguousarray(change.T).reshape(stacked_point.shape)
     return np.ascontiguousarray(np.moveaxis(gradient, 0, fd.batch_axis))
+
+
+def stacked_differences(forward: Callable, values: list, position: int, point: np.ndarray, step: float) -> np.ndarray:
+    """Central differences of a scalar forward in two calls: every entry's perturbation is one copy of
+    ``wrt`` in a stack along a new axis 0, which the forward broadcasts over (one value per copy)."""
+    size = point.size
+    offsets = (np.eye(size) * step).reshape(size, *point.shape)
+
+    def values_at(shift: np.ndarray) -> np.ndarray:
+        args = list(values)
+        args[position] = point[None] + shift
+        return np.asarray(forward(*args), dtype=np.float64).reshape(size)
+
+    return ((values_at(offsets) - values_at(-offsets)) / (2 * step)).reshape(point.shape)
 
 
 def agreeing_entries(reference: np.ndarray, differences: np.ndarray, tol, scale: float) -> np.ndarray:
