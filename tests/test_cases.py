@@ -34,9 +34,16 @@ def test_dimensions_are_pairwise_distinct_except_in_the_batch_of_one(quiz4):
 def test_no_equation_receives_another_equations_expected_output(quiz4):
     cases = build_cases(quiz4, load_reference(quiz4), hidden_seed=3)
     for eq in quiz4.equations:
-        others = [c.expected for other in quiz4.equations if other.id != eq.id for c in cases[other.id]]
+        # an end-to-end case's answers are its outputs; what a case sends the child is its shown inputs
+        others = [
+            answer
+            for other in quiz4.equations
+            if other.id != eq.id
+            for c in cases[other.id]
+            for answer in ([p.expected for p in c.parts] or [c.expected])
+        ]
         for case in cases[eq.id]:
-            for arg in case.args:
+            for arg in (case.inputs[name] for name in case.shown_inputs):
                 for answer in others:
                     if arg.shape == answer.shape and arg.dtype == answer.dtype:
                         assert not np.array_equal(arg, answer)
@@ -62,7 +69,11 @@ def test_the_reference_agrees_with_finite_differences_on_every_case(quiz4):
     cases = build_cases(quiz4, load_reference(quiz4), hidden_seed=5)
     for eq in quiz4.equations:
         for case in cases[eq.id]:
-            assert within(case.expected, case.fd_expected, quiz4.settings.fd_tolerance, case.fd_mask), eq.id
+            for part in case.parts:  # the end-to-end check: every output, no entry left out at a kink
+                assert part.fd_mask.all(), (eq.id, part.name)
+                assert within(part.expected, part.fd_expected, quiz4.settings.fd_tolerance, None, part.scale), part.name
+            if not case.parts:
+                assert within(case.expected, case.fd_expected, quiz4.settings.fd_tolerance, case.fd_mask), eq.id
 
 
 def sizes_only_visible(rubric, reference, seed, equations=None) -> list[tuple[str, str]]:
