@@ -45,15 +45,16 @@ IMPORTS_TORCH = "import torch\n" + CORRECT
 
 # id -> (status, total, flags); None for a total checked separately.
 EQUATIONS = ("eq1", "eq9", "eq10", "eq11", "eq12", "eq13", "eq14", "eq15")
+ITEMS = (*EQUATIONS, "backprop")  # and the end-to-end check, 0 points, which fails with them
 # id -> (status, total, flags); a total of None is checked separately.
 EXPECTED = {
     "alice": ("graded", "11", ""),
     "bob": ("graded", "9", ""),
     "carol": ("review", "10", "eq12:timeout"),
     "dave": ("graded", None, ""),
-    "erin": ("review", "9", "eq13:crashed"),
-    "frank": ("review", "0", " ".join(f"{eq}:crashed" for eq in EQUATIONS)),
-    "gina": ("review", "0", " ".join(f"{eq}:forbidden_import" for eq in EQUATIONS)),
+    "erin": ("review", "9", "eq13:crashed backprop:crashed"),  # the end-to-end check runs grad_Z too
+    "frank": ("review", "0", " ".join(f"{eq}:crashed" for eq in ITEMS)),
+    "gina": ("review", "0", " ".join(f"{eq}:forbidden_import" for eq in ITEMS)),
     "henry": ("ungradable", "", "ungradable"),
     "ivan": ("ungradable", "", "ungradable"),
     "judy": ("ungradable", "", "ungradable"),

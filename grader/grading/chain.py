@@ -118,6 +118,8 @@ def broken_chain(
     status = CALL_TO_CASE.get(outcome.status, CaseStatus.ERROR)
     plan = case.plan
     function = equation.function
+    if outcome.phase == "import":  # the file never imported: said as for every item
+        return CheckResult(status=status, credit=0.0, message=feedback.call_fault(outcome, function, hidden), **common)
     died = outcome.exit_code is not None  # the child's exit status, not a SystemExit it reported
     if outcome.setup is None and (outcome.status not in PLACED or died):
         # a time limit, a crash, the child's death: the reply can't say which call it was in
@@ -157,8 +159,8 @@ def diagnose_chain(
     between them. Outputs are named by the rubric, so this is safe for hidden cases.
     """
     failed = [c for c in checks if c.status not in (CaseStatus.PASSED, CaseStatus.SKIPPED)]  # shape credit too
-    if not failed:
-        return None
+    if not failed or all(c.message.startswith(feedback.NOT_GRADED) for c in failed):
+        return None  # nothing ran: the file's own notice says why
     wrong = {
         name for c in failed for name, v in c.parts if v.status not in (CaseStatus.PASSED, CaseStatus.SHAPE_CREDIT)
     }

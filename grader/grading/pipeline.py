@@ -179,6 +179,7 @@ def run_calls(
                 plan=case.plan.request(),
                 setup_steps=len(case.plan.setup),
                 outputs=len(case.plan.outputs),
+                account=eq.id if eq.outputs else None,  # a chain's deaths are not its last function's
             )
             outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
             if repeat:
@@ -198,6 +199,9 @@ def run_calls(
                     first_calls[key] = outcome
             if outcome.status == CallStatus.TIMEOUT:
                 not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
+                for chain in rubric.equations:  # a chain through a function that hangs would hang too
+                    if chain.outputs and chain is not eq and eq.function in chain.functions:
+                        not_run.setdefault(chain.id, not_run[eq.id])
         imported = sandbox.import_outcome
         notice = (
             ""

@@ -279,16 +279,19 @@ class Sandbox:
         plan: Mapping | None = None,
         setup_steps: int = 0,
         outputs: int = 0,
+        account: str | None = None,
     ) -> CallOutcome:
         """Call ``function`` on the arguments in the child; every fault comes back as data.
 
         ``args`` are arrays and hyperparameters by name; ``plan`` the rest of the request
         (``CallPlan.request``: setup calls, the slot to send back), with ``setup_steps`` steps
-        and ``outputs`` values to send back (0: one).
+        and ``outputs`` values to send back (0: one). ``account``: whose deaths the budget
+        counts (a call chaining several functions is not the graded function's alone).
         """
+        account = account or function
         if hidden:
             self.transcript.hide_from_here()
-        refused = self.budget.refusal(function)
+        refused = self.budget.refusal(account)
         if refused is not None and (self.import_outcome is None or self.import_outcome.ok):
             return refused  # before a restart: that is what costs
         imported = self.ensure_started()
@@ -318,11 +321,11 @@ class Sandbox:
                 return self.budget.spent()
             return CallOutcome(CallStatus.TIMEOUT, limit=self.limits.time_limit, elapsed=time.monotonic() - started)
         except (EOFError, OSError):
-            return self.budget.record(function, self._fault_after_death(deadline, "call"))
+            return self.budget.record(account, self._fault_after_death(deadline, "call"))
         except ProtocolError as err:
             self._stop_child()
             return CallOutcome(CallStatus.PROTOCOL, detail=str(err))
-        self.budget.answered(function)
+        self.budget.answered(account)
         elapsed = time.monotonic() - started
         if self.transcript.full(self.limits.output_bytes):
             self._stop_child()  # a child that ignored SIGXFSZ could print nothing more: start afresh
