@@ -116,7 +116,10 @@ def test_a_graded_submission_gives_one_gradescope_test_per_equation(quiz4):
         assert test["max_score"] == result.equation.points
         assert test["visibility"] == result.equation.visibility
         # a visible case with wrong values brings its heatmap, an inline SVG, which needs HTML
-        pictured = any(c.visible and c.status.value == "wrong_values" for c in result.cases)
+        # (an end-to-end check's outputs get no picture: its case holds no single answer)
+        pictured = not result.equation.outputs and any(
+            c.visible and c.status.value == "wrong_values" for c in result.cases
+        )
         assert test["output_format"] == ("html" if pictured else "md")
         assert ("<svg" in test["output"]) == pictured
         full = test["score"] == test["max_score"] if result.equation.counted else result.status.value == "passed"
