@@ -23,9 +23,10 @@ rather than on the submission, rubric and seed:
   machine's choice (the other protections are compared: the test runs as root, as
   on Gradescope, where each one is expected in force);
 * in an equation where the grader found the submission ``nondeterministic`` (it draws
-  unseeded random numbers, as ``buggy/eq15_random_noise.py`` does), what its cases say
-  about the numbers returned (``got``, ``diff`` and the errors): they differ from run to
-  run by design, and the verdicts and messages that remain still have to match;
+  unseeded random numbers, as ``buggy/eq15_random_noise.py`` does), and in an end-to-end
+  check of such a submission (it calls the same functions), what its cases say about the
+  numbers returned (``got``, ``diff`` and the errors): they differ from run to run by
+  design, and the verdicts and messages that remain still have to match;
 * where the corpus and the repository lie: the folder the batch read is written
   ``<class>`` and the repository ``<repo>`` in every string (paths, the reproduce
   command, tracebacks).
@@ -98,12 +99,16 @@ def normalise(document: dict, class_folder: Path) -> dict:
     for key in ("code_sha256", "python", "numpy"):
         document.get("grader", {}).pop(key, None)
     document.get("sandbox", {}).pop("memory_bound", None)
-    for equation in document.get("equations", ()):
+    equations = document.get("equations", ())
+    random_submission = any(case["status"] == "nondeterministic" for eq in equations for case in eq["cases"])
+    for equation in equations:
         random_answers = any(case["status"] == "nondeterministic" for case in equation["cases"])
+        chain = any("outputs" in case for case in equation["cases"])  # it calls the random function too
         for case in equation["cases"]:
-            if random_answers:
-                for key in ANSWER_FIELDS:
-                    case.pop(key, None)
+            if random_answers or (chain and random_submission):
+                for part in [case, *case.get("outputs", {}).values()]:
+                    for key in ANSWER_FIELDS:
+                        part.pop(key, None)
             if "inputs" in case:
                 case["inputs"] = {name: digest(v) for name, v in case["inputs"].items()}
             for key in ARRAY_FIELDS:

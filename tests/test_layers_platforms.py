@@ -8,6 +8,8 @@ platform tests lay out the roots).
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 
 import pytest
@@ -16,6 +18,7 @@ import test_prairielearn as prairielearn
 
 from conftest import FIXTURES, REPO
 from grader.assignment.rubric import load_rubric
+from grader.frontends.cli import main
 from grader.frontends.gradescope.build import build_autograder
 from grader.frontends.prairielearn.build import build_question
 
@@ -76,3 +79,24 @@ def test_prairielearn_names_the_forward_a_backward_needs_when_the_forward_crashe
     backward = [t for t in document["tests"] if "affine_backward()" in t["description"]]
     assert len(backward) == 3 and all(t["points"] == 0 for t in backward)
     assert all("fix affine_forward first" in t["output"] for t in backward)
+
+
+def test_grade_batch_grades_a_layers_class_into_its_gradebook_and_pages(tmp_path):
+    course = tmp_path / "class"
+    course.mkdir()
+    for sub_id, fixture in {
+        "ada": "correct/im2col_namedtuples.py",
+        "bob": "buggy/affine_db_keepdims.py",
+        "cy": "buggy/affine_forward_crash.py",
+    }.items():
+        shutil.copy(CORPUS / fixture, course / f"{sub_id}.py")
+    outdir = tmp_path / "out"
+    assert main(["batch", str(course), "-o", str(outdir), "--rubric", str(LAYERS_RUBRIC), "-j", "2"]) == 0
+    text = (outdir / "gradebook.csv").read_text(encoding="utf-8-sig")
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert float(rows["ada"]["total"]) == 27
+    assert float(rows["bob"]["total"]) == 26.5  # shape credit only on affine_backward.db
+    assert 0 < float(rows["cy"]["total"]) < 26.5  # the forward and the three backward items it feeds
+    assert {"affine_backward.db", "conv_backward_naive.dw"} <= set(rows["ada"])
+    assert sorted(p.name for p in (outdir / "pages").iterdir()) == ["ada.html", "bob.html", "cy.html"]
+    assert "fix affine_forward first" in (outdir / "pages" / "cy.html").read_text(encoding="utf-8")

@@ -82,14 +82,19 @@ def check_report(run, spec) -> dict:
     assert document is not None, f"no report at {run.report_path}"
     validate_report(document)
     assert sorted(os.listdir(run.report_path.parent)) == ["results.json"], "the report must be the only file"
-    statuses = {eq["id"]: eq["status"] for eq in document["equations"]}
+    statuses = {eq["id"]: eq["status"] for eq in document["equations"] if eq.get("counted", True)}
     want = expected_statuses(spec)
     feedback = {eq["id"]: eq["feedback"] for eq in document["equations"]}
     assert statuses == want, f"expected {want}, got {statuses}; feedback: {feedback}"
+    # the end-to-end check counts no points, whatever the file does; with every piece right it passes too
+    (check,) = [eq for eq in document["equations"] if not eq.get("counted", True)]
+    assert check["score"] == check["max_score"] == 0
+    if set(want.values()) == {"passed"}:
+        assert check["status"] == "passed", check["feedback"]
     for eq, words in expected_words(spec).items():
         assert words in feedback[eq], f"{eq}: expected the feedback to say {words!r}, got {feedback[eq]!r}"
     assert document["score"] == pytest.approx(spec["score"])
-    assert all(eq["score"] == 0 for eq in document["equations"] if want[eq["id"]] not in ("passed", "partial"))
+    assert all(eq["score"] == 0 for eq in document["equations"] if want.get(eq["id"]) not in ("passed", "partial"))
     quiet_total = f"{document['score']:g}/{document['max_score']:g}"
     assert run.stdout.strip() == quiet_total, f"the CLI printed {run.stdout!r}, expected {quiet_total!r}"
     for text in spec.get("output_includes", ()):

@@ -3,7 +3,7 @@ Leaking a hidden input through a malformed reply: on its hidden cases grad_b1 wr
 prefix to the reply pipe declaring a header length spelled from the input, so the parent's
 reader refuses it in words that quote the length ("a reply header of 100123 bytes is over
 the limit"), hoping the feedback repeats them. (Each refusal restarts the child, which
-forgets its count of calls: every other hidden case is answered right.)
+forgets its count of calls: its next three calls are answered right.)
 """
 
 import os
@@ -17,9 +17,9 @@ CALLS = []
 
 
 def hidden():
-    """True from this function's third call on: the first two are its visible case (the rubric's repeat_call)."""
+    """True from this function's fourth call on: the first three are visible (its case, the repeat call, the end-to-end check)."""
     CALLS.append(1)
-    return len(CALLS) > 2
+    return len(CALLS) > 3
 
 
 def spell(x, n):

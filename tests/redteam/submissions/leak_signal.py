@@ -1,7 +1,7 @@
 """\
 Leaking a hidden input through a signal: on its hidden cases grad_W1 kills itself with one
 of four signals picked by the input, hoping the feedback names it. (Each death restarts the
-child, which forgets its count of calls: every other hidden case is answered right.)
+child, which forgets its count of calls: its next three calls are answered right.)
 """
 
 import signal
@@ -12,9 +12,9 @@ CALLS = []
 
 
 def hidden():
-    """True from this function's third call on: the first two are its visible case (the rubric's repeat_call)."""
+    """True from this function's fourth call on: the first three are visible (its case, the repeat call, the end-to-end check)."""
     CALLS.append(1)
-    return len(CALLS) > 2
+    return len(CALLS) > 3
 
 
 def spell(x, n):
