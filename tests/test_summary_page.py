@@ -12,13 +12,14 @@ import tempfile
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, grade
 from grader.assignment.rubric import load_rubric
 from grader.frontends.batch.command import conclude
 from grader.frontends.batch.gradebook import row_from_report
 from grader.frontends.batch.summary import IMPORT_FAILED, summarize_class
 from grader.frontends.batch.summary_page import nice_ticks, render_html
 from grader.frontends.math_html import math_text
+from grader.frontends.page import render_page
 from grader.grading.report import EMPTY_SHA256
 
 RUBRIC = load_rubric(REPO / "rubrics" / "quiz4.yaml")
@@ -137,20 +138,19 @@ def test_every_submission_has_a_row_and_import_failures_need_a_look():
     assert max(rows, key=lambda r: (r.total, [-ord(c) for c in r.id])).id == first
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
-@pytest.mark.parametrize("width", [390, 1280])
-def test_the_summary_page_fits_a_phone_and_a_laptop(tmp_path, width):
-    """Nothing is wider than the window (so nothing is cut off or scrolls the page sideways), and a
-    screenshot is taken for a person to look at (in the test's tmp_path: run with --basetemp to keep it).
+def fits(page, tmp_path, width: int) -> int:
+    """Nothing on ``page`` is wider than a ``width`` px window (no sideways scroll of the page, and no
+    table of the page's scrolls inside its box), and a screenshot is taken for a person to look at
+    (in the test's tmp_path: run with --basetemp to keep it).
 
     Headless Chromium's window is at least 500 px wide, so the page is shown in a frame of the
     width under test; the frame's page measures it (file pages share an origin with the flag below).
     """
-    page = tmp_path / "summary.html"
-    page.write_text(render_html(summarize_class(a_class(), HEADER)))
     frame = tmp_path / "frame.html"
     measure = (
-        "var d = this.contentDocument.documentElement; document.body.dataset.fit = d.scrollWidth + ',' + d.clientWidth"
+        "var d = this.contentDocument.documentElement; var boxes = this.contentDocument.querySelectorAll('.scroll'); "
+        "var over = 0; boxes.forEach(function (b) { over = Math.max(over, b.scrollWidth - b.clientWidth); }); "
+        "document.body.dataset.fit = d.scrollWidth + ',' + d.clientWidth + ',' + over"
     )
     frame.write_text(
         f'<!DOCTYPE html><html><body style="margin:0"><iframe src="{page.name}" width="{width}" height="3200" '
@@ -169,8 +169,26 @@ def test_the_summary_page_fits_a_phone_and_a_laptop(tmp_path, width):
         f"--window-size={max(width, 500)},3200",
     ]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", frame.as_uri()], capture_output=True, text=True, timeout=120)
-    scroll, inner = map(int, re.search(r'data-fit="(\d+),(\d+)"', dom.stdout).groups())
+    scroll, inner, over = map(int, re.search(r'data-fit="(\d+),(\d+),(\d+)"', dom.stdout).groups())
     assert inner == width and scroll <= width, f"the page is {scroll} px wide in a {width} px window"
-    shot = tmp_path / f"summary-{width}.png"
+    shot = tmp_path / f"{page.stem}-{width}.png"
     subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", frame.as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    return over
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_summary_page_fits_a_phone_and_a_laptop(tmp_path, width):
+    page = tmp_path / "summary.html"
+    page.write_text(render_html(summarize_class(a_class(), HEADER)))
+    fits(page, tmp_path, width)  # its wide tables may scroll inside their own boxes
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_students_page_fits_a_phone_and_a_laptop_without_scrolling_its_table(tmp_path, width):
+    report, _ = grade(REPO / "examples" / "quiz4_submission.py", load_rubric(REPO / "rubrics" / "quiz4.yaml"))
+    page = tmp_path / "student.html"
+    page.write_text(render_page(report), encoding="utf-8")
+    assert fits(page, tmp_path, width) == 0, "the scores table is wider than the phone"

@@ -25,9 +25,10 @@ h1{font-size:1.35rem;margin:.2rem 0}
 h2{font-size:1.05rem;margin:0 0 .3rem}
 .meta{color:#555;font-size:.9rem;overflow-wrap:anywhere}
 .total{font-size:1.2rem;font-weight:600;margin:.6rem 0}
+.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
-th,td{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #e3e3e3}
-td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+th,td{text-align:left;padding:.3rem .3rem;border-bottom:1px solid #e3e3e3}
+td.num{font-variant-numeric:tabular-nums}
 section{border:1px solid #e3e3e3;border-radius:.4rem;padding:.7rem .8rem;margin:.8rem 0}
 .status{display:inline-block;padding:0 .45rem;border-radius:.8rem;font-size:.85rem;font-weight:600}
 .passed{background:#dcf3e0;color:#14532d}.partial{background:#fdf0c8;color:#713f12}
@@ -130,8 +131,8 @@ def render_page(report: Report) -> str:
         f'<p class="total">Total: {points(report.score)}/{points(report.max_score)}</p>'
         f"{about_the_file(report)}"
         + (
-            "<table><thead><tr><th>eq</th><th>function</th><th>score</th><th>status</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            '<div class="scroll"><table><thead><tr><th>eq</th><th>function</th><th>score</th><th>status</th></tr>'
+            f"</thead><tbody>{rows}</tbody></table></div>"
             '<p class="legend">Pictures show visible cases only: each square is one entry of the answer, '
             "outlined where it is wrong.</p>"
             if report.equations

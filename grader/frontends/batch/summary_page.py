@@ -227,7 +227,8 @@ def render_html(summary: Mapping) -> str:
         out.append(
             f"<tr><td><b>{esc(eq['id'])}</b> <span class='wide'>{math_text(eq['label'])}</span></td>"
             f"<td class='num'>{esc(mean_text(eq))}</td>"
-            f"<td>{bar(eq['mean_fraction'])}</td><td class='num'>{percent(eq['full_marks'])}</td></tr>"
+            f"<td>{bar(eq['full_marks'] if eq.get('counted', True) is False else eq['mean_fraction'])}</td>"
+            f"<td class='num'>{percent(eq['full_marks'])}</td></tr>"
         )
     out.append("</tbody></table></div>")
     out += ["<h2>Most frequent named mistakes</h2>", "<div class='scroll'><table><thead><tr><th>Equation</th>"]
