@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError
-from grader.sandbox.requests import call_request, encode_array  # noqa: F401 - the session frames requests with them
 from grader.untrusted.protocol import BAD_RETURN_PROBLEMS, MAGIC, NPY_MAGIC, REPLY_STATUSES, encode_frame  # noqa: F401 - the parent frames requests with it
 
 if TYPE_CHECKING:  # numpy is imported where arrays are made: `grade` imports this module before numpy
