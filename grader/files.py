@@ -29,7 +29,8 @@ def write_bytes_atomic(path: str | Path, data: bytes, durable: bool = True) -> N
     """
     path = Path(path)
     try:
-        special = not stat.S_ISREG(path.stat().st_mode) and not path.is_dir()
+        mode = path.stat().st_mode
+        special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
     except OSError:
         special = False
     if special:
