@@ -356,6 +356,7 @@ def test_sharding_and_merging_give_the_same_gradebook_as_one_batch(graded_class,
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 def test_the_summary_page_renders_in_headless_chromium(graded_class, tmp_path):
     profile = tempfile.mkdtemp(dir=tmp_path)
@@ -457,6 +458,7 @@ for _name, _value in list(globals().items()):
 )
 
 
+@pytest.mark.slow
 def test_workers_stop_at_once_when_the_batch_is_killed_and_write_no_report_after(rubric, tmp_path):
     course = tmp_path / "class"
     course.mkdir()

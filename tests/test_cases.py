@@ -104,6 +104,7 @@ def test_a_size_hard_coded_from_the_visible_case_meets_another_size_in_some_hidd
     assert sizes_only_visible(quiz4, reference, 2765) == []
 
 
+@pytest.mark.slow
 def test_with_narrow_ranges_every_dimension_still_meets_a_size_the_visible_case_lacks(tmp_path):
     # two sizes per dimension: most seeds repeat a visible size everywhere unless the rule draws again
     narrow = load_rubric(write_rubric_copy(tmp_path, dims={"N": [2, 3], "D": [2, 3], "H": [2, 3], "C": [2, 3]}))

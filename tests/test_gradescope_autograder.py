@@ -98,6 +98,7 @@ def results_by_id(document: dict) -> dict:
     return {t["tags"][0]: t for t in document["tests"]}
 
 
+@pytest.mark.slow
 def test_setup_leaves_the_grader_rubric_and_reference_readable_by_root_only(root):
     for path in [root / "source", *(root / "source").rglob("*")]:
         assert stat.S_IMODE(path.lstat().st_mode) & 0o077 == 0, path
@@ -113,6 +114,7 @@ def test_a_correct_submission_gets_full_marks_from_the_grader_inside_the_zip(roo
     validate_report(document["extra_data"]["report"])
 
 
+@pytest.mark.slow
 @pytest.mark.root
 def test_as_root_the_grader_inside_the_zip_drops_privileges_and_hides_the_reference(root):
     submit(root, CORPUS / "correct" / "einsum.py")
@@ -121,6 +123,7 @@ def test_as_root_the_grader_inside_the_zip_drops_privileges_and_hides_the_refere
     assert sandbox["privilege_drop"] and sandbox["reference_hidden"], sandbox
 
 
+@pytest.mark.slow
 def test_a_notebook_submitted_for_a_py_rubric_is_graded_by_the_grader_inside_the_zip(root, tmp_path):
     from notebooks import notebook_from_py
 
@@ -134,6 +137,7 @@ def test_a_notebook_submitted_for_a_py_rubric_is_graded_by_the_grader_inside_the
     assert tests["backprop"]["score"] == tests["backprop"]["max_score"] == 0, "the check costs no point"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fixture", "eq_id", "words"),
     [
@@ -155,6 +159,7 @@ def test_a_buggy_submission_loses_points_only_where_it_is_wrong_and_is_told_why(
     assert document["score"] == pytest.approx(sum(t["score"] for t in document["tests"]))
 
 
+@pytest.mark.slow
 def test_student_details_from_the_metadata_are_recorded_in_the_report(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     users = [{"name": "Ada Lovelace", "email": "ada@example.edu", "id": 7}]
@@ -167,6 +172,7 @@ def test_student_details_from_the_metadata_are_recorded_in_the_report(root):
         assert stat.S_IMODE((root / "submission_metadata.json").stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 def test_malformed_metadata_is_not_an_error(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     (root / "submission_metadata.json").write_text("{ this is not json")
@@ -174,6 +180,7 @@ def test_malformed_metadata_is_not_an_error(root):
     assert document["score"] == 11 and "graded without it" in stdout
 
 
+@pytest.mark.slow
 def test_one_python_file_under_another_name_is_graded(root):
     submit(root, CORPUS / "correct" / "loops.py", name="my_answers.py")
     (root / "submission" / "README.txt").write_text("see my_answers.py\n")
@@ -181,6 +188,7 @@ def test_one_python_file_under_another_name_is_graded(root):
     assert document["score"] == 11 and "`my_answers.py`" in document["output"]
 
 
+@pytest.mark.slow
 def test_several_candidate_files_score_zero_with_a_message_not_an_autograder_failure(root):
     submit(root, CORPUS / "correct" / "loops.py", name="part1.py")
     submit(root, CORPUS / "correct" / "dot.py", name="part2.py")
@@ -190,17 +198,20 @@ def test_several_candidate_files_score_zero_with_a_message_not_an_autograder_fai
     assert "autograder_error" not in {tag for t in document["tests"] for tag in t["tags"]}
 
 
+@pytest.mark.slow
 def test_an_empty_submission_scores_zero_with_a_message(root):
     document, _ = run_autograder(root)
     assert document["score"] == 0 and "No Python file" in document["output"]
 
 
+@pytest.mark.slow
 def test_a_link_to_the_reference_is_not_graded(root):
     (root / "submission" / "quiz4.py").symlink_to(root / "source" / "assignment" / "solutions" / "quiz4.py")
     document, _ = run_autograder(root)
     assert document["score"] == 0 and "symbolic link" in document["output"]
 
 
+@pytest.mark.slow
 @pytest.mark.root  # only root can hand the files back to root
 def test_every_run_closes_the_source_again_if_it_was_opened(root):
     submit(root, CORPUS / "correct" / "matmul.py")
@@ -214,6 +225,7 @@ def test_every_run_closes_the_source_again_if_it_was_opened(root):
     assert stat.S_IMODE((root / "results").stat().st_mode) == 0o755
 
 
+@pytest.mark.slow
 def test_a_failure_of_the_grader_itself_gives_the_fallback_results(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     (root / "source" / "assignment" / "solutions" / "quiz4.py").unlink()
@@ -224,6 +236,7 @@ def test_a_failure_of_the_grader_itself_gives_the_fallback_results(root):
     assert "RubricError" in stdout
 
 
+@pytest.mark.slow
 def test_results_are_written_even_when_python_cannot_start(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     document, stdout = run_autograder(root, GRADER_PYTHON=str(root / "no-python-here"))
@@ -254,6 +267,7 @@ for what, action in [
 """
 
 
+@pytest.mark.slow
 @pytest.mark.root
 def test_hostile_code_can_neither_read_the_reference_nor_write_the_grade(root):
     functions = (CORPUS / "correct" / "matmul.py").read_text()
@@ -276,6 +290,7 @@ def test_the_zip_names_no_path_of_the_machine_that_built_it(root):
             assert str(REPO) not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.slow
 def test_the_fallback_when_python_cannot_start_is_the_document_the_grader_ships(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     document, _ = run_autograder(root, GRADER_PYTHON=str(root / "no-python-here"))
@@ -294,6 +309,7 @@ def run_relative(base: Path, script: str, **extra: str) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_setup_and_run_autograder_take_a_relative_root_and_venv_from_the_working_folder(root):
     setup = run_relative(root, "source/setup.sh")
     assert setup.returncode == 0 and "skipping the installation" in setup.stdout, setup.stdout + setup.stderr
@@ -306,6 +322,7 @@ def test_setup_and_run_autograder_take_a_relative_root_and_venv_from_the_working
     assert f"Python {sys.version.split()[0]}" in done.stdout
 
 
+@pytest.mark.slow
 def test_run_autograder_uses_the_venv_named_by_grader_venv_as_setup_does(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     env = environment(root, GRADER_VENV=str(root / "no-venv-here"))

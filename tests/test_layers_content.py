@@ -99,6 +99,7 @@ def numerical_gradient_of_forward(forward, args: tuple, wrt: int, dout) -> np.nd
     return numerical_gradient(lambda: forward(*rest())[0], args[wrt], dout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("item_id", sorted(DIFFERENTIATES))
 def test_the_reference_backward_matches_finite_differences(item_id):
     item = ITEMS[item_id]
@@ -203,6 +204,7 @@ def test_expected_yaml_uses_only_known_items_statuses_and_mistakes():
             assert any(k in ITEMS for k in entry) or entry.get("warnings"), f"{name} must lose points or warn"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("correct/")))
 def test_a_correct_fixture_agrees_with_the_reference_on_every_item(name):
     module = load(CORPUS / name)
@@ -212,6 +214,7 @@ def test_a_correct_fixture_agrees_with_the_reference_on_every_item(name):
                 assert outcome(module, item_id, case, seed) == "ok", (item_id, seed, case)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("buggy/")))
 def test_a_buggy_fixture_loses_points_exactly_on_its_items(name):
     module, entry = load(CORPUS / name), EXPECTED[name] or {}
@@ -260,6 +263,7 @@ CLAIMS = sorted(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "item_id", "mistake_id"), CLAIMS)
 def test_a_claimed_mistake_reproduces_the_fixture_that_claims_it(name, item_id, mistake_id):
     item = ITEMS[item_id]

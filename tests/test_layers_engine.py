@@ -191,6 +191,7 @@ def test_seeded_dropout_is_compared_exactly_and_is_not_nondeterministic(tmp_path
     assert forward["diagnosis"]["mistake_id"] == "default_rng"
 
 
+@pytest.mark.slow
 def test_a_loss_of_any_real_scalar_type_is_a_scalar(tmp_path, layers):
     for kind in ("float(loss)", "np.float32(loss)", "np.asarray(loss)", "np.float64(loss)"):
         path = submission(
@@ -219,6 +220,7 @@ def test_a_loss_of_any_real_scalar_type_is_a_scalar(tmp_path, layers):
     assert {c["status"] for c in item(document, "softmax_loss.loss")["cases"]} == {"shape_credit"}
 
 
+@pytest.mark.slow
 def test_derived_sizes_hold_the_constraints_and_every_variant_is_a_hidden_case(layers, reference):
     conv = next(eq for eq in layers.equations if eq.id == "conv_backward_naive.dx")
     pool = next(eq for eq in layers.equations if eq.id == "max_pool_forward_naive.out")
@@ -260,6 +262,7 @@ def test_the_hidden_cases_cover_what_the_issue_lists(layers, reference):
     assert all("seed" in c.inputs["dropout_param"] for c in built["dropout_forward.out"])
 
 
+@pytest.mark.slow
 def test_finite_differences_of_every_backward_match_the_reference_over_many_seeds(layers, reference):
     for seed in range(12):
         built = build_cases(layers, reference, 1000 + seed)

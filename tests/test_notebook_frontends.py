@@ -118,6 +118,7 @@ def test_the_runner_takes_the_notebook_for_a_rubric_expecting_a_py_file_and_the_
     assert choose_file(tmp_path, "quiz4.ipynb").path == tmp_path / "quiz4.ipynb"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("expected_name", "submitted"),
     [("quiz4.py", "quiz4.ipynb"), ("quiz4.ipynb", "quiz4.ipynb"), ("quiz4.ipynb", "quiz4.py")],

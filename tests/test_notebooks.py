@@ -120,6 +120,7 @@ def test_a_thousand_broken_cells_give_a_bounded_list_of_notes():
     assert notes[0].startswith("cells 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 990 more use IPython syntax")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cells", "lines"), [(1, 50_000), (400, 600)], ids=["one-huge-cell", "many-cells"])
 def test_shell_escapes_by_the_ten_thousand_are_converted_in_bounded_time(cells, lines):
     started = time.monotonic()
@@ -286,6 +287,7 @@ def test_grade_prints_the_notes_and_writes_the_report_beside_the_notebook(tmp_pa
     assert json.loads((tmp_path / "quiz4.report.json").read_text())["score"] == 11
 
 
+@pytest.mark.slow
 def test_a_notebook_saved_by_a_real_kernel_is_graded_like_its_code(quiz4, tmp_path):
     nbclient = pytest.importorskip("nbclient", reason="nbclient (a test extra) runs the notebook in a real kernel")
     pytest.importorskip("ipykernel", reason="ipykernel (a test extra) is the kernel nbclient starts")

@@ -144,6 +144,7 @@ def test_tests_holds_the_grader_rubric_and_reference_and_nothing_names_the_build
             assert str(REPO) not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.slow
 def test_a_rebuild_keeps_the_uuid_so_students_submissions_stay_attached(tmp_path):
     folder = build_question(QUIZ4_RUBRIC, tmp_path / "q")
     first = json.loads((folder / "info.json").read_text())["uuid"]
@@ -162,6 +163,7 @@ def test_a_folder_holding_something_else_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_a_reference_that_disagrees_with_finite_differences_builds_no_question(tmp_path, capsys):
     bad = tmp_path / "bad_reference.py"
     bad.write_text((REPO / "solutions" / "quiz4.py").read_text().replace("return dY @ W.T", "return 2 * dY @ W.T"))
@@ -172,6 +174,7 @@ def test_a_reference_that_disagrees_with_finite_differences_builds_no_question(t
     assert not (tmp_path / "q").exists()
 
 
+@pytest.mark.slow
 def test_a_notebook_assignment_gets_an_upload_element(tmp_path):
     document = yaml.safe_load(QUIZ4_RUBRIC.read_text())
     for key in ("reference", "template", "mistakes"):
@@ -204,6 +207,7 @@ def test_a_correct_submission_scores_one_graded_by_the_copy_in_tests(root):
     assert f"from {root / 'tests' / 'grader'}" in stdout, "graded by the question's copy, not the checkout's"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fixture", "eq_id", "words"),
     [
@@ -226,6 +230,7 @@ def test_a_buggy_submission_loses_points_only_where_it_is_wrong_and_is_told_why(
     assert document["score"] == pytest.approx(total, abs=1e-6) and 0 < document["score"] < 1
 
 
+@pytest.mark.slow
 def test_a_file_that_cannot_be_imported_is_graded_zero_and_says_why_once(root):
     submit(root, "def grad_X(dY, W):\n    return dY @ W.T\n\ndef broken(:\n")
     document, _ = run_entrypoint(root)
@@ -234,6 +239,7 @@ def test_a_file_that_cannot_be_imported_is_graded_zero_and_says_why_once(root):
     assert all(t["points"] == 0 and "SyntaxError" not in t["output"] for t in document["tests"]), "said once"
 
 
+@pytest.mark.slow
 def test_a_notebook_upload_is_graded_like_the_file(root):
     submit(root, notebook((CORPUS / "buggy" / "eq9_mean.py").read_text()), name="quiz4.ipynb")
     document, _ = run_entrypoint(root)
@@ -241,6 +247,7 @@ def test_a_notebook_upload_is_graded_like_the_file(root):
     assert "averaged over the batch" in by_name(document)[label("eq9")]["output"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("files", "words"),
     [
@@ -258,18 +265,21 @@ def test_nothing_gradable_is_marked_not_gradable_so_no_attempt_is_lost(root, fil
     assert "not gradable" in stdout
 
 
+@pytest.mark.slow
 def test_a_link_to_the_reference_is_not_gradable(root):
     (root / "student" / "quiz4.py").symlink_to(root / "tests" / "assignment" / "solutions" / "quiz4.py")
     document, _ = run_entrypoint(root)
     assert document["gradable"] is False and "symbolic link" in document["format_errors"][0]
 
 
+@pytest.mark.slow
 def test_a_file_over_the_size_limit_is_not_gradable(root):
     submit(root, "x = 1\n" + "#" * (3 * 1024 * 1024))
     document, _ = run_entrypoint(root)
     assert document["gradable"] is False and "MiB" in document["format_errors"][0]
 
 
+@pytest.mark.slow
 def test_a_failure_of_the_grader_itself_costs_no_attempt_and_goes_to_the_job_log(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     (root / "tests" / "assignment" / "solutions" / "quiz4.py").unlink()
@@ -278,6 +288,7 @@ def test_a_failure_of_the_grader_itself_costs_no_attempt_and_goes_to_the_job_log
     assert "RubricError" in stdout and "solutions/quiz4.py" in stdout
 
 
+@pytest.mark.slow
 def test_results_are_written_even_when_python_cannot_start(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     document, stdout = run_entrypoint(root, GRADER_PYTHON=str(root / "no-python-here"))
@@ -285,6 +296,7 @@ def test_results_are_written_even_when_python_cannot_start(root):
     assert "writing a fallback" in stdout
 
 
+@pytest.mark.slow
 def test_the_results_folder_is_created_when_absent(root):
     submit(root, CORPUS / "correct" / "matmul.py")
     assert not (root / "results").exists()
@@ -292,6 +304,7 @@ def test_the_results_folder_is_created_when_absent(root):
     assert document["score"] == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.root
 @pytest.mark.skipif(not AS_ROOT, reason="only root can hand the files back to root")
 def test_tests_and_data_are_root_only_after_a_run(root):
@@ -330,6 +343,7 @@ for what, action in [
 """
 
 
+@pytest.mark.slow
 @pytest.mark.root
 @pytest.mark.skipif(not AS_ROOT, reason="the privilege drop needs root, as in PrairieLearn's container")
 def test_hostile_code_can_neither_read_the_tests_nor_write_the_grade(root):

@@ -48,6 +48,7 @@ def test_adding_probes_changes_none_of_the_regular_cases(quiz4):
             assert all(np.array_equal(a.inputs[n], b.inputs[n]) for n in a.inputs)
 
 
+@pytest.mark.slow
 def test_the_probe_cases_hold_what_they_promise(quiz4):
     reference = load_reference(quiz4)
     for seed in range(50):
@@ -76,6 +77,7 @@ SHORTCUTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture, eq_id, probe, regular_share", SHORTCUTS, ids=[s[0] for s in SHORTCUTS])
 def test_each_probe_kills_its_shortcut_on_every_seed(quiz4, fixture, eq_id, probe, regular_share, capsys):
     eq = equation(quiz4, eq_id)

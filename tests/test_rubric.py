@@ -24,6 +24,7 @@ def broken(tmp_path, edit) -> str:
     return message[len(str(path)) + 2 :]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "edit, expected",
     [

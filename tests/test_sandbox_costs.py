@@ -96,6 +96,7 @@ def fine(a):
 """
 
 
+@pytest.mark.slow
 def test_a_child_that_dies_on_every_call_is_restarted_twice_then_its_cases_are_not_run(host):
     with Sandbox(SLOW_AND_DYING, "probe.py", LIMITS, expected_calls=6, host=host) as box:
         started = time.monotonic()
@@ -107,6 +108,7 @@ def test_a_child_that_dies_on_every_call_is_restarted_twice_then_its_cases_are_n
         assert box.starts == 3
 
 
+@pytest.mark.slow
 def test_a_submission_that_re_imports_slowly_and_dies_stays_within_its_time_limit(tmp_path):
     """The issue's case: a slow import and os._exit on every call. 40 calls used to cost 40 imports."""
     source = tmp_path / "quiz4.py"
@@ -161,6 +163,7 @@ SMALL = Limits(
 )
 
 
+@pytest.mark.slow
 @needs_root
 def test_as_root_a_cgroup_bounds_the_memory_of_all_the_processes_together(host):
     reason = machine_cgroup()

@@ -26,6 +26,7 @@ LIMITS = Limits(time_limit=2.0, import_time_limit=10.0, memory_bytes=1 << 30, ou
 
 # The grader itself runs as uid 65534: root, and an interpreter that uid can read on the host.
 AS_NOBODY = pytest.mark.root(readable_on_host=True)
+pytestmark = pytest.mark.slow  # each test runs `grade` and kills it: seconds apiece
 
 
 def parents() -> dict[int, int]:

@@ -100,6 +100,7 @@ def test_both_validators_accept_the_real_reports(documents):
         validate_report(document)  # raises if jsonschema (the fallback, and the authority) rejects it
 
 
+@pytest.mark.slow
 def test_jsonschema_rs_accepts_no_broken_report_that_jsonschema_rejects(documents):
     reference = jsonschema.Draft202012Validator(load_schema(REPORT))
     fast = fast_validator(REPORT)

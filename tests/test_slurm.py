@@ -29,7 +29,11 @@ SBATCH = REPO / "examples" / "slurm" / "grade-quiz4.sbatch"
 CLASS_SIZE = 60
 OUTPUTS = ("gradebook.csv", "summary.json", "summary.html")
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(unavailable() is not None, reason=unavailable() or ""),
+]
 
 
 @pytest.fixture(scope="module")

@@ -177,6 +177,7 @@ def fits(page, tmp_path, width: int) -> int:
     return over
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_summary_page_fits_a_phone_and_a_laptop(tmp_path, width):
@@ -185,6 +186,7 @@ def test_the_summary_page_fits_a_phone_and_a_laptop(tmp_path, width):
     fits(page, tmp_path, width)  # its wide tables may scroll inside their own boxes
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 @pytest.mark.parametrize("width", [390, 1280])
 def test_a_students_page_fits_a_phone_and_a_laptop_without_scrolling_its_table(tmp_path, width):

@@ -218,6 +218,7 @@ def test_a_case_s_scale_is_its_largest_answer_or_argument_entry(quiz4):
             assert case.scale == max(sizes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eq_id", ["eq1", "eq9", "eq10", "eq11", "eq12", "eq13", "eq14", "eq15"])
 def test_float16_code_is_wrong_on_every_seed_with_a_lead_about_precision(quiz4, eq_id):
     equation = next(eq for eq in quiz4.equations if eq.id == eq_id)
