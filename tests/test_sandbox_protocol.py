@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import time
 
 import pytest
@@ -191,3 +192,107 @@ def test_a_reply_forged_for_its_own_call_costs_that_call_only_even_when_the_real
     assert forged.status == CallStatus.OK and np.array_equal(forged.value, np.zeros(3))
     for outcome in after:
         assert outcome.status == CallStatus.OK and np.array_equal(outcome.value, 2 * np.ones(3)), outcome
+
+
+def clean_text_per_character(value: object, limit: int) -> str:
+    """clean_text as it was written first, character by character: the fast one must equal it."""
+    import unicodedata
+
+    text = value if isinstance(value, str) else ""
+    text = text[:limit].encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    bidi = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    return "".join(
+        "\ufffd" if (ch not in "\n\t" and unicodedata.category(ch) == "Cc") or ch in bidi else ch for ch in text
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "".join(map(chr, range(0x110000))),  # every code point, lone surrogates included
+        "".join(map(chr, range(128))) * 3 + "a\r\nb\rc\n\r",  # ASCII only: the shortcut
+        "plain printable text, the usual description: ndarray of dtype float64 and shape (8, 7)",
+        "",
+    ],
+    ids=["every-code-point", "ascii", "printable", "empty"],
+)
+def test_clean_text_replaces_exactly_what_the_per_character_rule_replaces(text):
+    assert clean_text(text, len(text) + 1) == clean_text_per_character(text, len(text) + 1)
+    assert clean_text(text, 50) == clean_text_per_character(text, 50)
+
+
+def counting_reads(monkeypatch, reader: FrameReader) -> list[int]:
+    """Patch os.read to record, at each read, how many bytes the reader already holds."""
+    held: list[int] = []
+    real_read = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        held.append(len(reader.buffer))
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read)
+    return held
+
+
+def array_reply(call_id: int = 7) -> bytes:
+    import numpy as np
+
+    from grader.untrusted.protocol import encode_float64
+
+    payload = encode_float64(np.arange(56.0).reshape(8, 7))
+    return encode_frame({"id": call_id, "status": "ok", "len": len(payload)}, payload)
+
+
+def test_a_whole_reply_is_read_from_the_pipe_in_one_read(monkeypatch):
+    reader = reader_for(array_reply())
+    reads = counting_reads(monkeypatch, reader)
+    header = reader.read_reply_header(7, later(), 1 << 20)
+    shape, value = reader.read_array(header["len"], 56, later(), max_skip=1 << 20)
+    assert shape == (8, 7) and value[7, 6] == 55.0
+    assert len(reads) == 1
+
+
+def test_draining_drops_what_was_read_ahead_as_well_as_what_is_in_the_pipe():
+    forged = encode_frame({"id": 8, "status": "ok", "len": 0}) * 2
+    reader = reader_for(encode_frame({"id": 7, "status": "exception"}) + forged)
+    assert reader.read_reply_header(7, later(), 1 << 20)["status"] == "exception"
+    assert len(reader.buffer) == len(forged), "read ahead with the reply"
+    assert reader.drain() == len(forged)
+    with pytest.raises(EOFError):
+        reader.read_header(later())
+
+
+def test_bytes_already_read_ahead_are_still_not_served_past_the_deadline():
+    reader = reader_for(array_reply())
+    reader.read_exact(8, later())
+    assert reader.buffer
+    with pytest.raises(Timeout):
+        reader.read_exact(8, time.monotonic() - 1)
+
+
+def test_the_reader_holds_at_most_one_chunk_beyond_what_was_asked_for(monkeypatch):
+    from grader.sandbox.wire import CHUNK
+
+    read, write = os.pipe()
+    reader = FrameReader(read)
+    size = 5 * CHUNK + 123
+    writer = threading.Thread(target=lambda: (os.write(write, b"x" * size), os.close(write)))
+    writer.start()
+    try:
+        held = counting_reads(monkeypatch, reader)
+        assert reader.read_exact(10, later()) == b"x" * 10
+        assert len(reader.buffer) < CHUNK
+        reader.skip(size - 10, later())
+        assert max(held) < 2 * CHUNK, "skipping holds no more than a chunk it asked for and one read ahead"
+        assert not reader.buffer
+    finally:
+        writer.join()
+        os.close(read)
+
+
+def test_a_reply_cut_short_raises_eof_even_with_part_of_it_read_ahead():
+    reader = reader_for(array_reply()[:-5])
+    header = reader.read_reply_header(7, later(), 1 << 20)
+    with pytest.raises(EOFError):
+        reader.read_array(header["len"], 56, later(), max_skip=1 << 20)

@@ -119,8 +119,35 @@ def test_the_report_lists_no_array_whose_nested_lists_would_be_too_many():
         np.ones((2, 3), dtype=np.float32),
         np.array([[True, False]]),
         np.zeros((1,) * 30),  # many dimensions: still a short header
+        np.arange(3, dtype=">f8"),
+        np.arange(4, dtype=np.uint8).reshape(2, 2),
+        np.arange(3, dtype=np.int8),
+        np.ones(3, dtype=np.float16),
+        np.ones((2, 1), dtype=np.complex128),
+        np.ones(2, dtype=np.longdouble),
+        np.zeros((10**6, 0)),  # a long first dimension: less room left for it to grow
+        np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")]),  # structured: numpy's own header writer
+        np.array(["ab", "c"]),
     ],
-    ids=["matrix", "transposed", "empty", "scalar", "int64", "float32", "bool", "30-d"],
+    ids=[
+        "matrix",
+        "transposed",
+        "empty",
+        "scalar",
+        "int64",
+        "float32",
+        "bool",
+        "30-d",
+        "big-endian",
+        "uint8",
+        "int8",
+        "float16",
+        "complex",
+        "longdouble",
+        "long-axis",
+        "structured",
+        "unicode",
+    ],
 )
 def test_an_encoded_input_array_is_byte_for_byte_what_np_save_writes(value):
     from grader.sandbox.requests import encode_array
@@ -130,3 +157,12 @@ def test_an_encoded_input_array_is_byte_for_byte_what_np_save_writes(value):
     np.save(saved, sent, allow_pickle=False)
     assert encode_array(value) == saved.getvalue()
     assert np.array_equal(np.load(io.BytesIO(encode_array(value)), allow_pickle=False), sent)
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", "<i8", "|b1", "|u1", "<c16"])
+def test_plain_number_arrays_get_their_header_written_directly(dtype):
+    from grader.sandbox.requests import plain_npy_header
+
+    value = np.zeros((3, 2), dtype=dtype)
+    header = plain_npy_header(value.dtype, value.shape)
+    assert header is not None and npy(value).startswith(header) and len(header) % 64 == 0

@@ -20,8 +20,7 @@ import secrets
 import select
 import struct
 import time
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from grader.errors import ProtocolError
@@ -31,6 +30,7 @@ if TYPE_CHECKING:  # numpy is imported where arrays are made: `grade` imports th
     import numpy as np
 
 MAX_JSON = 64 * 1024
+CHUNK = 1 << 16  # the most a FrameReader reads at once
 MAX_NPY_HEADER = 256
 # numpy's header for '<f8' in C order (spacing inside the shape may vary harmlessly):
 # dimensions without leading zeros, one newline at the very end (\Z: `$` would also
@@ -41,9 +41,10 @@ _NPY_HEADER = re.compile(
 )
 MAX_DIMS = 8
 MAX_NAMES = 1000
-# Characters that could rewrite a terminal or reorder text: C0/C1 controls but tab and
-# newline, and the bidirectional overrides.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that could rewrite a terminal or reorder text: the C0/C1 controls but tab and
+# newline (every character of Unicode category Cc, a set the standard never changes),
+# and the bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 MAX_SKIPPED_FRAMES = 16
@@ -67,11 +68,11 @@ def clean_text(value: object, limit: int) -> str:
     can't print a fake "Total: 11/11" over the real one.
     """
     text = value if isinstance(value, str) else ""
-    text = text[:limit].encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = text[:limit]
+    if not text.isascii():  # ASCII holds no surrogate
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(
-        "\ufffd" if (ch not in "\n\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI else ch for ch in text
-    )
+    return _UNSAFE.sub("\ufffd", text)
 
 
 def write_all(fd: int, data: bytes, deadline: float) -> None:
@@ -82,17 +83,20 @@ def write_all(fd: int, data: bytes, deadline: float) -> None:
     Raises OSError (BrokenPipeError) when the reader is gone.
     """
     view = memoryview(data)
+    full = False  # a write is tried first: only a full pipe is waited on
     while view:
         wait = deadline - time.monotonic()
         if wait <= 0:
             raise Timeout
-        _, ready, _ = select.select([], [fd], [], wait)
-        if not ready:
-            raise Timeout
+        if full:
+            _, ready, _ = select.select([], [fd], [], wait)
+            if not ready:
+                raise Timeout
         try:
             view = view[os.write(fd, view[: 1 << 16]) :]
+            full = False
         except BlockingIOError:
-            continue
+            full = True
 
 
 @dataclass(frozen=True)
@@ -186,45 +190,57 @@ def parse_names(names: object) -> tuple[str, ...]:
 
 @dataclass
 class FrameReader:
-    """Reads frames from a child's reply pipe, never blocking past a deadline."""
+    """Reads frames from a child's reply pipe, never blocking past a deadline.
+
+    Each read takes what the pipe holds, up to ``CHUNK`` bytes, and later reads are
+    served from that buffer: a reply (prefix, header, array prelude, array header,
+    data) usually costs one wait and one read rather than five of each. The buffer never
+    holds more than a read asked for plus one chunk, whatever a frame declares, and it
+    counts as waiting in the pipe: ``drain`` discards it.
+    """
 
     fd: int
+    buffer: bytearray = field(default_factory=bytearray)
 
     def read_exact(self, n: int, deadline: float) -> bytes:
-        chunks: list[bytes] = []
-        remaining = n
-        while remaining:
+        """``n`` bytes (a size the caller has bounded), or Timeout at the deadline, or EOFError."""
+        buffer = self.buffer
+        if n and len(buffer) >= n and time.monotonic() >= deadline:
+            raise Timeout  # as if the bytes were still in the pipe
+        while len(buffer) < n:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 raise Timeout
             ready, _, _ = select.select([self.fd], [], [], wait)
             if not ready:
                 raise Timeout
-            chunk = os.read(self.fd, min(remaining, 1 << 16))
+            chunk = os.read(self.fd, CHUNK)
             if not chunk:
                 raise EOFError
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+            buffer += chunk
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
 
     def drain(self, limit: int = 1 << 24) -> int:
-        """Discard what is already waiting in the pipe (at most ``limit`` bytes); returns how much.
+        """Discard what is already waiting, read ahead or in the pipe (at most ``limit`` bytes); returns how much.
 
         Called before each request: nothing written before it was sent can be its
         reply, so a frame forged ahead of time (or a stale reply) answers nothing.
         """
-        dropped = 0
+        dropped = len(self.buffer)
+        self.buffer.clear()
         while dropped < limit and select.select([self.fd], [], [], 0)[0]:
-            chunk = os.read(self.fd, 1 << 16)
+            chunk = os.read(self.fd, CHUNK)
             if not chunk:
                 break
             dropped += len(chunk)
         return dropped
 
     def skip(self, n: int, deadline: float) -> None:
-        """Discard n bytes without holding more than one chunk."""
+        """Discard n bytes without holding more than two chunks."""
         while n:
-            n -= len(self.read_exact(min(n, 1 << 16), deadline))
+            n -= len(self.read_exact(min(n, CHUNK), deadline))
 
     def read_header(self, deadline: float) -> dict:
         prefix = self.read_exact(8, deadline)

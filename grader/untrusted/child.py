@@ -13,7 +13,6 @@ What it sends are codes and facts (a status, a problem kind, a line number); the
 parent words them (``grader/grading/feedback.py``).
 """
 
-import io
 import os
 import signal
 import sys
@@ -22,7 +21,8 @@ import traceback
 
 import numpy as np
 
-from .protocol import encode_float64, read_exact, read_frame, write_frame
+from .arrays import load_array, unchanged
+from .protocol import Inbox, encode_float64, write_frame
 
 IN_FD, OUT_FD = 3, 4
 
@@ -256,7 +256,7 @@ def call_function(module, request, payloads, filename):
     func = getattr(module, name, None)
     if not callable(func):
         return {"status": "missing"}, b""
-    names = {spec["name"]: np.load(io.BytesIO(p), allow_pickle=False) for spec, p in zip(request["args"], payloads)}
+    names = {spec["name"]: load_array(p) for spec, p in zip(request["args"], payloads)}
     names.update(request.get("values", {}))  # hyperparameters: the instructor's JSON, fresh per request
     for dotted in [n for n in names if "." in n]:  # an array that belongs in a dict: `params.key`
         holder, key = dotted.split(".", 1)
@@ -275,11 +275,7 @@ def call_function(module, request, payloads, filename):
         return exception_reply(err, filename), b""
     elapsed = time.perf_counter() - started
     try:
-        mutated = [
-            n
-            for n, after, before in originals
-            if not (after.shape == before.shape and np.array_equal(after, before, equal_nan=True))
-        ]
+        mutated = [n for n, after, before in originals if not unchanged(after, before)]
     except BaseException:  # noqa: BLE001 - the submission may have patched numpy
         mutated = []
     if "outputs" in request:
@@ -305,18 +301,19 @@ def call_function(module, request, payloads, filename):
 
 
 def serve():
-    request = read_frame(IN_FD)
-    source = read_exact(IN_FD, request["source_len"])
+    inbox = Inbox(IN_FD)
+    request = inbox.read_frame()
+    source = inbox.read_exact(request["source_len"])
     filename = request["filename"]
     module, reply = load_submission(request, source)
     write_frame(OUT_FD, reply)
     if module is None:
         return
     while True:
-        request = read_frame(IN_FD)
+        request = inbox.read_frame()
         if request.get("op") != "call":
             return
-        payloads = [read_exact(IN_FD, spec["len"]) for spec in request["args"]]
+        payloads = [inbox.read_exact(spec["len"]) for spec in request["args"]]
         reply, payload = call_function(module, request, payloads, filename)
         reply["id"] = request["id"]
         write_frame(OUT_FD, reply, payload)

@@ -2,7 +2,8 @@
 
 Every message is a frame: ``MAGIC``, a 4-byte big-endian length, a JSON object of that
 length, then the payloads whose byte lengths the JSON declares. Arrays travel as
-``.npy`` images of little-endian float64 in C order, never pickle. The parent's strict
+``.npy`` images, never pickle: the parent's arguments as ``np.save`` writes them (any plain
+number dtype, C order), the child's answers as little-endian float64 in C order. The parent's strict
 reader (``grader/sandbox/wire.py``) imports the constants below, so the two sides
 can't drift apart; this module imports only the standard library, because the child
 runs it inside the sandbox.
@@ -36,6 +37,7 @@ The conversation:
 
 import json
 import os
+import re
 import struct
 
 MAGIC = b"GRDR"
@@ -53,23 +55,66 @@ BAD_RETURN_PROBLEMS = frozenset(
 )
 
 
-def read_exact(fd, n):
-    chunks, remaining = [], n
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
+# The version-1.0 header ``np.save`` writes for a plain number array in C order, which is
+# every argument the parent sends: the dtype's ``str``, the shape as Python writes a
+# tuple of ints, then spaces and one newline. Anything else is left to ``np.load``.
+_DIM = rb"(?:0|[1-9][0-9]*)"
+_PLAIN_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|][biufc][1-9][0-9]?)', 'fortran_order': False, 'shape': \(((?:"
+    + _DIM
+    + rb",|"
+    + _DIM
+    + rb"(?:, "
+    + _DIM
+    + rb")+)?)\), \} *\n\Z"
+)
+MAX_PLAIN_HEADER = 1024
+
+
+def plain_npy_layout(payload):
+    """(dtype string, shape, data offset) of a .npy image with a header ``_PLAIN_NPY_HEADER``
+    accepts, or None: the child reads those arrays directly and leaves the rest to ``np.load``."""
+    if payload[:8] != NPY_MAGIC or len(payload) < 10:
+        return None
+    (header_len,) = struct.unpack_from("<H", payload, 8)
+    if header_len > MAX_PLAIN_HEADER or len(payload) < 10 + header_len:
+        return None
+    match = _PLAIN_NPY_HEADER.match(payload, 10, 10 + header_len)
+    if match is None:
+        return None
+    shape = tuple(int(d) for d in match.group(2).split(b",") if d)
+    return match.group(1).decode("ascii"), shape, 10 + header_len
+
+
+class Inbox:
+    """The child's end of the request pipe, read in large pieces.
+
+    A request (frame and payloads) is written in one piece, so one read usually
+    brings all of it; the rest of a piece waits here for the next ``read_exact``.
+    Only the parent writes to this pipe, so its lengths are trusted.
+    """
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def read_exact(self, n):
+        buffer = self.buffer
+        while len(buffer) < n:
+            chunk = os.read(self.fd, min(max(n - len(buffer), 1 << 16), 1 << 20))
+            if not chunk:
+                raise EOFError
+            buffer += chunk
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
+
+    def read_frame(self):
+        prefix = self.read_exact(8)
+        if prefix[:4] != MAGIC:
             raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd):
-    prefix = read_exact(fd, 8)
-    if prefix[:4] != MAGIC:
-        raise EOFError
-    (length,) = struct.unpack(">I", prefix[4:])
-    return json.loads(read_exact(fd, length))
+        (length,) = struct.unpack(">I", prefix[4:])
+        return json.loads(self.read_exact(length))
 
 
 def encode_frame(header, *payloads):
