@@ -296,3 +296,18 @@ def test_a_reply_cut_short_raises_eof_even_with_part_of_it_read_ahead():
     header = reader.read_reply_header(7, later(), 1 << 20)
     with pytest.raises(EOFError):
         reader.read_array(header["len"], 56, later(), max_skip=1 << 20)
+
+
+def test_a_process_state_is_read_from_proc_running_dead_or_gone():
+    import subprocess
+
+    from grader.sandbox.processes import process_state
+
+    assert process_state(os.getpid()) == "R"
+    child = subprocess.Popen(["true"])
+    deadline = later(5)
+    while process_state(child.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process_state(child.pid) == "Z", "exited, not yet reaped"
+    child.wait()
+    assert process_state(child.pid) is None

@@ -101,8 +101,11 @@ ChildProcess = SpawnedChild | ForkedChild
 def process_state(pid: int) -> str | None:
     """A process's state letter from /proc (``Z``: dead, not yet reaped), or None when it can't be read."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)  # asked before every call: no file object
+        try:
+            data = os.read(fd, 4096)  # one line of a few hundred bytes; the state follows the name (16 bytes at most)
+        finally:
+            os.close(fd)
         return data[data.rindex(b")") + 2 :].split(maxsplit=1)[0].decode()
     except (OSError, ValueError, IndexError):
         return None
