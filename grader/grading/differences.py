@@ -1,22 +1,32 @@
 """The second oracle: finite differences of the reference forward, and the error measure's scale.
 
 The gradient of sum(upstream * forward(args)[slot]) with respect to one argument,
-entry by entry, in float64. Central differences in general; where the rubric says
-the forward is affine in that argument (a matrix product, a convolution, a seeded mask),
-one-sided differences of step 1, which are exact there and take half the calls, so
-a convolution case stays cheap. Entries within a step of a kink are left out of the
+entry by entry, in float64: each entry's perturbed copy evaluated on its own, or all
+the copies stacked in one call where the forward broadcasts over them and that gives
+the same bits. Central differences in general; where the rubric says the forward is
+affine in that argument (a matrix product, a convolution, a seeded mask), one-sided
+differences of step 1, which are exact there and take half the calls, so a
+convolution case stays cheap. Entries within a step of a kink are left out of the
 comparison, since there the one-sided slopes differ and differences measure neither.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from grader.assignment.items import FiniteDifference
+
+STACK_BYTES = 4 << 20  # of ``wrt`` or of output per stacked call
+MAX_COPIES = 512  # per stacked call, whatever the size: a forward may build more than its output
+MIN_COPIES = 12  # fewer copies go entry by entry: the stacked call and its checks would cost what they save
+COMPARED_VALUES = 32  # output values of the copies evaluated alone too, at least
+# numpy's reduction buffer: a longer sum may be cut in pieces, which a row and a whole array could cut apart
+LONGEST_ROW = 8192
 
 
 def finite_difference(
@@ -62,31 +72,123 @@ def finite_difference(
         return stacked_differences(forward, values, position, point, step), np.ones(point.shape, bool)
     if fd.batched and point.ndim > fd.batch_axis and upstream is not None:
         grad = batched_differences(evaluate, values, fd, point, upstream, 1.0 if fd.linear else step)
-        mask = np.ones(point.shape, dtype=bool)
-        if fd.kink_input is not None:
-            mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
-        return grad, mask
-    grad = np.zeros_like(point)
-    if fd.linear:
-        base = objective()
-        for index in np.ndindex(point.shape):
-            original = point[index]
-            point[index] = original + 1.0
-            grad[index] = objective() - base
-            point[index] = original
-    else:
-        for index in np.ndindex(point.shape):
-            original = point[index]
-            point[index] = original + step
-            plus = objective()
-            point[index] = original - step
-            minus = objective()
-            point[index] = original
-            grad[index] = (plus - minus) / (2 * step)
-    mask = np.ones(point.shape, dtype=bool)
-    if fd.kink_input is not None:
-        mask = np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
-    return grad, mask
+        return grad, away_from_kinks(fd, inputs, point.shape, step)
+    base = objective() if fd.linear else None
+    shifts = (1.0,) if fd.linear else (step, -step)
+    sides = None if copies else copies_at_once(forward, values, point, upstream, slot, shifts, out, evaluate)
+    if sides is None:
+        sides = entry_by_entry(objective, point, shifts)
+    grad = sides[0] - base if fd.linear else (sides[0] - sides[1]) / (2 * step)
+    return grad, away_from_kinks(fd, inputs, point.shape, step)
+
+
+def away_from_kinks(fd: FiniteDifference, inputs: Mapping[str, Any], shape: tuple[int, ...], step: float) -> np.ndarray:
+    """The entries to compare: all but those within a step of the rubric's kink."""
+    if fd.kink_input is None:
+        return np.ones(shape, dtype=bool)
+    return np.abs(np.asarray(inputs[fd.kink_input], dtype=np.float64) - fd.kink_at) > step
+
+
+def entry_by_entry(objective: Callable[[], float], point: np.ndarray, shifts: tuple[float, ...]) -> list[np.ndarray]:
+    """The objective with each entry of ``point`` moved by each shift in turn (in place, then put back)."""
+    sides = [np.zeros_like(point) for _ in shifts]
+    for index in np.ndindex(point.shape):
+        original = point[index]
+        for side, shift in zip(sides, shifts):
+            point[index] = original + shift
+            side[index] = objective()
+        point[index] = original
+    return sides
+
+
+def copies_at_once(
+    forward: Callable,
+    values: list,
+    point: np.ndarray,
+    upstream: np.ndarray | None,
+    slot: int | None,
+    shifts: tuple[float, ...],
+    out: np.ndarray,
+    evaluate: Callable[[], Any],
+) -> list[np.ndarray] | None:
+    """What ``entry_by_entry`` gives, bit for bit, from a call on a stack of perturbed copies; None if not.
+
+    Copy c of the stack is ``point`` with entry c % size moved by shift c // size. A forward
+    that broadcasts over a new leading axis (a matrix product, a bias, a ReLU) computes each
+    copy as it computes ``point`` alone: a stacked product is one gemm per copy and
+    elementwise operations round the same. Each copy's sum(upstream * out), along one
+    contiguous row, is then the pairwise sum that a C-ordered product of one copy gets.
+
+    Whether the forward does so can't be read off the rubric, so copies spread over the
+    stack (its first and last among them) are also evaluated alone, and their whole outputs
+    must agree in every bit, ``COMPARED_VALUES`` values at least, as must every shape; else
+    (or if the stacked call fails) the caller goes entry by entry. A sample can't prove
+    it: a forward that sums in another order on a stack (a fancy-indexed intermediate laid
+    out across the copies) differs only where the two orders round apart, some copies and
+    not others, so one scalar per copy is too few to tell and a scalar forward never gets
+    here; many output values each rounding the same way is what the check relies on.
+    Dict arguments never get here either: they carry modes, seeds and running state. A
+    stack holds at most ``STACK_BYTES`` of ``wrt`` or of output, so a large one takes
+    several calls.
+    """
+    size, count = point.size, len(shifts) * point.size
+    checks = max(3, -(-COMPARED_VALUES // max(out.size, 1)))
+    if upstream is None or count < max(MIN_COPIES, 3 * checks) or out.size > LONGEST_ROW:
+        return None  # one value per copy tells too little; the checks would cost what they save; see LONGEST_ROW
+    if not (point.flags.c_contiguous and out.flags.c_contiguous and upstream.flags.c_contiguous):
+        return None  # ``flat`` below would be a copy; or the lone product would be summed in another order
+    position = next(i for i, v in enumerate(values) if v is point)
+    flat = point.reshape(-1)  # a view, so moving an entry of ``flat`` moves it in ``point``
+    moved = np.concatenate([flat + shift for shift in shifts])  # copy c's moved entry
+    picks = sorted({round(c) for c in np.linspace(0, count - 1, checks)})
+    chunk = max(1, min(MAX_COPIES, STACK_BYTES // (8 * max(size, out.size))))
+    objectives, outs = [], {}
+    for start in range(0, count, chunk):
+        rows = np.arange(min(chunk, count - start))
+        stack = np.repeat(flat[None], len(rows), axis=0)
+        stack[rows, (start + rows) % size] = moved[start + rows]
+        args = list(values)
+        args[position] = stack.reshape(len(rows), *point.shape)
+        result = stacked_objectives(forward, args, upstream, slot, (len(rows), *out.shape))
+        if result is None:
+            return None
+        objectives.append(result[0])
+        outs.update((c, result[1][c - start]) for c in picks if start <= c < start + len(rows))
+    stacked = np.concatenate(objectives) if len(objectives) > 1 else objectives[0]
+    for c in picks:
+        original = flat[c % size]
+        flat[c % size] = original + shifts[c // size]
+        alone = np.asarray(evaluate())
+        flat[c % size] = original
+        objective = np.float64(float((upstream * alone).sum()))  # as ``finite_difference``'s objective
+        if not (same_bits(alone, outs[c]) and same_bits(objective, stacked[c])):
+            return None
+    return list(stacked.reshape(len(shifts), *point.shape))
+
+
+def stacked_objectives(
+    forward: Callable, args: list, upstream: np.ndarray, slot: int | None, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each copy's objective (in float64) and output from one call on a stack; None where the call
+    fails or gives another shape, another layout or a value that is not real."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = forward(*args)
+            out = np.asarray(out if slot is None else out[slot])
+            if out.shape != shape or not out.flags.c_contiguous or out.dtype.kind != "f":
+                return None
+            product = upstream * out
+            if not product.flags.c_contiguous or product.dtype.kind != "f":
+                return None
+            return product.reshape(shape[0], -1).sum(axis=1).astype(np.float64), out
+    except Exception:  # noqa: BLE001 - a forward that doesn't broadcast may fail in any way
+        return None
+
+
+def same_bits(a: np.ndarray | np.generic, b: np.ndarray | np.generic) -> bool:
+    """Whether two arrays hold the same values to the bit (NaN payloads and signed zeros included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def batched_differences(
