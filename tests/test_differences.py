@@ -121,6 +121,16 @@ def test_a_matrix_product_is_evaluated_in_one_stacked_call_and_three_checks():
         assert forward.calls == 1 + linear + 1 + 3  # the shape, the base (one-sided), the stack, the checks
 
 
+def test_a_forward_that_returns_its_argument_itself_is_stacked_and_checked_before_the_entry_is_put_back():
+    rng = np.random.default_rng(5)
+    inputs = {"X": rng.standard_normal((4, 9)), "dX": rng.standard_normal((4, 9))}
+    fd = FiniteDifference(forward="same", args=("X",), wrt="X", upstream="dX")
+    forward = Counted(lambda X: X)
+    grad, _ = finite_difference(forward, fd, inputs, STEP)
+    assert same_bits(grad, one_entry_at_a_time(lambda X: X, fd, inputs, STEP)[0])
+    assert forward.calls == 1 + 1 + 3
+
+
 def calls_entry_by_entry(forward, fd: FiniteDifference, inputs) -> bool:
     """Whether ``finite_difference`` falls back to one call per entry and side, and still gives the loop's bits."""
     counted = Counted(forward)
@@ -169,18 +179,30 @@ def test_a_dict_argument_is_copied_for_every_evaluation_and_never_stacked():
     assert inputs["param"] == {"scale": 3.0}
 
 
-def test_a_large_stack_is_split_into_calls_that_each_stay_under_the_bound(monkeypatch):
-    monkeypatch.setattr(differences, "STACK_BYTES", 8 * 30 * 10)  # ten copies of (5, 6) per call
+@pytest.mark.parametrize(
+    "rows, copies_a_call, calls",
+    [
+        (5, 10, 4),  # 20 entries, 40 copies: pieces of one entry's block of copies, ten a call
+        (3, 13, 2),  # 12 entries, 24 copies: whole blocks, 12 a call
+    ],
+)
+def test_a_large_stack_is_split_into_calls_that_each_stay_under_the_bound(monkeypatch, rows, copies_a_call, calls):
+    monkeypatch.setattr(differences, "STACK_BYTES", 8 * rows * 6 * copies_a_call)  # outputs of (rows, 6)
     rng = np.random.default_rng(4)
-    inputs = {"X": rng.standard_normal((5, 4)), "W": rng.standard_normal((4, 6)), "dY": rng.standard_normal((5, 6))}
+    inputs = {
+        "X": rng.standard_normal((rows, 4)),
+        "W": rng.standard_normal((4, 6)),
+        "dY": rng.standard_normal((rows, 6)),
+    }
     fd = FiniteDifference(forward="matmul", args=("X", "W"), wrt="X", upstream="dY")
     forward = Counted(matmul)
-    largest = []
+    stacks = []
 
     def watched(A, B):
-        largest.append(A.shape[0] if A.ndim == 3 else 1)
+        stacks.append(A.shape[0] if A.ndim == 3 else 1)
         return forward(A, B)
 
     grad, _ = finite_difference(watched, fd, inputs, STEP)
     assert same_bits(grad, one_entry_at_a_time(matmul, fd, inputs, STEP)[0])
-    assert max(largest) == 10 and forward.calls == 1 + 4 + 3  # 40 copies in four calls, and the three checks
+    assert sum(n for n in stacks if n > 1) == 2 * rows * 4 and max(stacks) <= copies_a_call
+    assert forward.calls == 1 + calls + 3  # the shape, the stacked calls, the three checks

@@ -121,12 +121,13 @@ def copies_at_once(
 
     Whether the forward does so can't be read off the rubric, so copies spread over the
     stack (its first and last among them) are also evaluated alone, and their whole outputs
-    must agree in every bit, ``COMPARED_VALUES`` values at least, as must every shape; else
-    (or if the stacked call fails) the caller goes entry by entry. A sample can't prove
-    it: a forward that sums in another order on a stack (a fancy-indexed intermediate laid
-    out across the copies) differs only where the two orders round apart, some copies and
-    not others, so one scalar per copy is too few to tell and a scalar forward never gets
-    here; many output values each rounding the same way is what the check relies on.
+    (``COMPARED_VALUES`` values at least) and objectives must agree in every bit, as must
+    every shape and layout; else, or if the stacked call fails, the caller goes entry by
+    entry. A sample is evidence, not proof: a forward that sums in another order on a
+    stack (two_layer_loss does, through a fancy-indexed intermediate laid out across the
+    copies) differs only where the two orders round apart, in some copies and not others.
+    One scalar per copy is too little to see that, so a scalar forward never gets here;
+    across many output values, another order of operations shows in some of them.
     Dict arguments never get here either: they carry modes, seeds and running state. A
     stack holds at most ``STACK_BYTES`` of ``wrt`` or of output, so a large one takes
     several calls.
@@ -139,31 +140,43 @@ def copies_at_once(
         return None  # ``flat`` below would be a copy; or the lone product would be summed in another order
     position = next(i for i, v in enumerate(values) if v is point)
     flat = point.reshape(-1)  # a view, so moving an entry of ``flat`` moves it in ``point``
-    moved = np.concatenate([flat + shift for shift in shifts])  # copy c's moved entry
-    picks = sorted({round(c) for c in np.linspace(0, count - 1, checks)})
-    chunk = max(1, min(MAX_COPIES, STACK_BYTES // (8 * max(size, out.size))))
+    moved = (flat + np.array(shifts)[:, None]).reshape(-1)  # copy c's moved entry
+    picks = sorted({(count - 1) * i // (checks - 1) for i in range(checks)})
     objectives, outs = [], {}
-    for start in range(0, count, chunk):
-        rows = np.arange(min(chunk, count - start))
-        stack = np.repeat(flat[None], len(rows), axis=0)
-        stack[rows, (start + rows) % size] = moved[start + rows]
+    for start, n in spans(count, size, max(1, min(MAX_COPIES, STACK_BYTES // (8 * max(size, out.size))))):
+        stack = np.empty((n, size))
+        stack[:] = flat
+        if n % size == 0:  # whole blocks of ``size`` copies: entry e moved in copy e of each
+            stack.reshape(n // size, size * size)[:, :: size + 1] = moved[start : start + n].reshape(n // size, size)
+        else:  # part of one block: copy r has entry start % size + r moved
+            stack.reshape(-1)[start % size :: size + 1][:n] = moved[start : start + n]
         args = list(values)
-        args[position] = stack.reshape(len(rows), *point.shape)
-        result = stacked_objectives(forward, args, upstream, slot, (len(rows), *out.shape))
+        args[position] = stack.reshape(n, *point.shape)
+        result = stacked_objectives(forward, args, upstream, slot, (n, *out.shape))
         if result is None:
             return None
         objectives.append(result[0])
-        outs.update((c, result[1][c - start]) for c in picks if start <= c < start + len(rows))
+        outs.update((c, result[1][c - start]) for c in picks if start <= c < start + n)
     stacked = np.concatenate(objectives) if len(objectives) > 1 else objectives[0]
     for c in picks:
         original = flat[c % size]
         flat[c % size] = original + shifts[c // size]
-        alone = np.asarray(evaluate())
-        flat[c % size] = original
+        alone = np.asarray(evaluate())  # compared before ``point`` is put back: the forward may return a view of it
         objective = np.float64(float((upstream * alone).sum()))  # as ``finite_difference``'s objective
-        if not (same_bits(alone, outs[c]) and same_bits(objective, stacked[c])):
+        agree = same_bits(alone, outs[c]) and same_bits(objective, stacked[c])
+        flat[c % size] = original
+        if not agree:
             return None
     return list(stacked.reshape(len(shifts), *point.shape))
+
+
+def spans(count: int, size: int, most: int) -> list[tuple[int, int]]:
+    """(first copy, copies) of each stacked call: whole blocks of ``size`` copies (one per entry)
+    up to ``most`` copies a call, or, where one block is more, pieces of one block."""
+    if size <= most:
+        per = most // size * size
+        return [(start, min(per, count - start)) for start in range(0, count, per)]
+    return [(block + e, min(most, size - e)) for block in range(0, count, size) for e in range(0, size, most)]
 
 
 def stacked_objectives(
