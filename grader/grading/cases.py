@@ -307,6 +307,11 @@ def visible_sizes(rubric: Rubric, equation: Equation, reference: ModuleType) -> 
     return {name: frozenset(dims[name] for dims in drawn) for name in drawn[0]} if drawn else {}
 
 
+def sizes_of(cases: tuple[Case, ...] | list[Case]) -> dict[str, frozenset[int]]:
+    """The sizes each dimension takes in these cases (of visible cases: what ``visible_sizes`` replays)."""
+    return {name: frozenset(case.dims[name] for case in cases) for name in cases[0].dims} if cases else {}
+
+
 def differ_from_visible(
     rubric: Rubric,
     equation: Equation,
@@ -314,6 +319,7 @@ def differ_from_visible(
     hidden_seed: int,
     hidden: list[Case],
     fixed: Mapping[str, int],
+    seen: Mapping[str, frozenset[int]] | None = None,
 ) -> list[Case]:
     """The hidden cases, the first one drawn again if some dimension has only visible sizes in all of them.
 
@@ -322,8 +328,9 @@ def differ_from_visible(
     every dimension the other hidden cases don't vary, and satisfies the item's
     ``require``; where no such draw exists, the cases stay as they were. Probe and
     variant cases count (their sizes are hidden sizes too) but are never drawn again.
+    ``seen``: the visible sizes, when the caller has them (else they are replayed).
     """
-    seen = visible_sizes(rubric, equation, reference)
+    seen = visible_sizes(rubric, equation, reference) if seen is None else seen
     rules = dim_rules(rubric, equation)
     if not repeated_sizes(seen, [case.dims for case in hidden], rules):
         return hidden
@@ -342,12 +349,19 @@ def case_probes(equation: Equation) -> tuple[str, ...]:
 
 
 def build_cases(
-    rubric: Rubric, reference: ModuleType, hidden_seed: int, hidden: bool = True, equations=None, visible: bool = True
+    rubric: Rubric,
+    reference: ModuleType,
+    hidden_seed: int,
+    hidden: bool = True,
+    equations=None,
+    visible: bool = True,
+    shown: Mapping[str, tuple[Case, ...]] | None = None,
 ) -> dict[str, tuple[Case, ...]]:
     """All cases per equation id: visible ones first, then (unless ``hidden`` is False) hidden ones.
 
     ``visible=False`` leaves the visible cases out (they depend on the rubric's seed
-    alone, so a sweep over hidden seeds builds them once).
+    alone, so a sweep over hidden seeds builds them once); ``shown`` gives them built
+    already (``preparation.prepare``: a batch worker builds them once for its class).
 
     The last regular hidden case sets the rubric's batch dimension to 1 (unless the
     item says ``batch_of_one: false``), so code that assumes a batch of several
@@ -359,9 +373,12 @@ def build_cases(
     settings = rubric.settings
     cases: dict[str, tuple[Case, ...]] = {}
     for equation in equations or rubric.equations:
-        visible_rng = equation_rng(rubric.seed, equation.id, "visible")
-        shown = range(settings.visible_cases) if visible else ()
-        built = [build_case(rubric, equation, reference, visible_rng, i, True, {}) for i in shown]
+        if shown is not None:
+            built = list(shown[equation.id]) if visible else []
+        else:
+            visible_rng = equation_rng(rubric.seed, equation.id, "visible")
+            count = range(settings.visible_cases) if visible else ()
+            built = [build_case(rubric, equation, reference, visible_rng, i, True, {}) for i in count]
         # probes are hidden cases: a rubric with none (cases.hidden: 0) grades what students see
         if hidden and settings.hidden_cases:
             hidden_rng = equation_rng(hidden_seed, equation.id, "hidden")
@@ -379,6 +396,7 @@ def build_cases(
                 rng = equation_rng(hidden_seed, equation.id, stream)
                 index = settings.visible_cases + settings.hidden_cases + k
                 secret.append(build_case(rubric, equation, reference, rng, index, False, {}, probe, variant))
-            built += differ_from_visible(rubric, equation, reference, hidden_seed, secret, fixes[0])
+            seen = sizes_of(built) if visible else None  # else replayed
+            built += differ_from_visible(rubric, equation, reference, hidden_seed, secret, fixes[0], seen)
         cases[equation.id] = tuple(built)
     return cases

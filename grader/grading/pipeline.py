@@ -19,8 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from grader.assignment.reference import load_mistakes, load_reference
-from grader.assignment.rubric import Rubric
+from grader.assignment.rubric import Equation, Rubric
 from grader.errors import SubmissionFileError
 from grader.grading import feedback
 from grader.grading.cases import Case, build_cases, derive_hidden_seed, plan_inputs
@@ -36,6 +35,7 @@ from grader.grading.notebook import (
     module_filename,
     submission_source,
 )
+from grader.grading.preparation import Preparation, call_count, prepare
 from grader.grading.report import Report, SeedInfo
 from grader.grading.scoring import score_equation
 from grader.grading.structure import is_notebook_json, placements
@@ -107,19 +107,12 @@ def hidden_paths_for(rubric: Rubric) -> list[Path]:
     return sorted(paths)
 
 
-def run_calls(
-    rubric: Rubric,
-    submission: SubmissionSource,
-    filename: str,
-    cases: Mapping[str, tuple[Case, ...]],
-    protections: Protections | None,
-    host: SandboxHost,
-) -> tuple[dict[tuple[str, int], CheckResult], Protections, str, str]:
-    """Run every case in the sandbox; returns the verdicts, the protections in force, the output shown
-    and what to say about the file as a whole."""
-    settings = rubric.settings
-    source = submission.source
-    forbidden = find_forbidden_imports(source, settings.forbidden_imports)
+def call_order(rubric: Rubric, cases: Mapping[str, tuple[Case, ...]]) -> list[tuple[Equation, Case, bool]]:
+    """Every call of a grade in order, as (item, case, is the ``repeat_call`` probe's second call).
+
+    Every visible case, then the repeat_call probe's calls, then every hidden case:
+    ``preparation.call_count`` is its length, known before the cases are built.
+    """
     visible, hidden = (
         [(eq, case, False) for eq in rubric.equations for case in cases[eq.id] if case.visible == phase]
         for phase in (True, False)
@@ -130,14 +123,15 @@ def run_calls(
     repeats = [
         (eq, cases[eq.id][0], True)
         for eq in rubric.equations
-        if eq.repeat_call and cases[eq.id] and settings.hidden_cases
+        if eq.repeat_call and cases[eq.id] and rubric.settings.hidden_cases
     ]
-    order = visible + repeats + hidden
-    first_calls: dict[tuple[str, int], CallOutcome] = {}
-    functions = [eq.function for eq in rubric.equations]
-    found_elsewhere = placements(source, functions)
-    verdicts: dict[tuple[str, int], CheckResult] = {}
-    not_run: dict[str, tuple[CaseStatus, str]] = {}
+    return visible + repeats + hidden
+
+
+def forbidden_items(rubric: Rubric, submission: SubmissionSource) -> dict[str, tuple[CaseStatus, str]]:
+    """The items whose function uses a forbidden import: none of their cases is run, saying why."""
+    forbidden = find_forbidden_imports(submission.source, rubric.settings.forbidden_imports)
+    not_run = {}
     for eq in rubric.equations:
         rule = affected(forbidden, eq.function)
         if rule is not None:
@@ -145,72 +139,100 @@ def run_calls(
                 CaseStatus.FORBIDDEN,
                 feedback.forbidden(eq.function, rule.module, submission.where(rule.lineno)),
             )
-    with Sandbox(
-        source,
+    return not_run
+
+
+def open_sandbox(
+    rubric: Rubric, submission: SubmissionSource, filename: str, protections: Protections | None, host: SandboxHost
+) -> Sandbox:
+    """The sandbox of one submission's grade, its limits and hidden folders from the rubric."""
+    return Sandbox(
+        submission.source,
         filename,
         limits_for(rubric),
         hidden_paths_for(rubric),
-        settings.forbidden_imports,
-        expected_calls=len(order),
+        rubric.settings.forbidden_imports,
+        expected_calls=call_count(rubric),
         protections=protections,
         host=host,
-    ) as sandbox:
-        for eq, case, repeat in order:
-            key = (eq.id, case.index)
-            if eq.id in not_run:
-                status, message = not_run[eq.id]
-                if not repeat:
-                    verdicts[key] = CheckResult(
-                        index=case.index,
-                        visible=case.visible,
-                        status=status,
-                        credit=0.0,
-                        message=message,
-                        expected_shape=case.expected.shape,
-                    )
-                continue
-            if repeat and key not in first_calls:
-                continue  # the first call returned no array: nothing to compare with
-            outcome = sandbox.call(
-                eq.function,
-                [(n, case.inputs[n]) for n in plan_inputs(case.plan, case.inputs)],
-                case.expected.shape,
-                repeat or not case.visible,
-                plan=case.plan.request(),
-                setup_steps=len(case.plan.setup),
-                outputs=len(case.plan.outputs),
-                account=eq.id if eq.outputs else None,  # a chain's deaths are not its last function's
-            )
-            outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
-            if repeat:
-                verdicts[key] = check_repeat(case, verdicts[key], first_calls[key], outcome, settings, eq.function)
-            else:
-                others = [f for f in functions if f != eq.function]
-                verdict = (
-                    check_outputs(eq, case, outcome, settings)
-                    if eq.outputs
-                    else check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
+    )
+
+
+def run_calls(
+    rubric: Rubric,
+    submission: SubmissionSource,
+    cases: Mapping[str, tuple[Case, ...]],
+    not_run: dict[str, tuple[CaseStatus, str]],
+    sandbox: Sandbox,
+) -> tuple[dict[tuple[str, int], CheckResult], Protections, str, str]:
+    """Run every case in the sandbox; returns the verdicts, the protections in force, the output shown
+    and what to say about the file as a whole. ``not_run``: items not to call (``forbidden_items``), and
+    those a timeout stopped, as the calls go."""
+    settings = rubric.settings
+    source = submission.source
+    order = call_order(rubric, cases)
+    repeats = {(eq.id, case.index) for eq, case, repeat in order if repeat}
+    first_calls: dict[tuple[str, int], CallOutcome] = {}
+    functions = [eq.function for eq in rubric.equations]
+    found_elsewhere = placements(source, functions)
+    verdicts: dict[tuple[str, int], CheckResult] = {}
+    not_run = dict(not_run)
+    for eq, case, repeat in order:
+        key = (eq.id, case.index)
+        if eq.id in not_run:
+            status, message = not_run[eq.id]
+            if not repeat:
+                verdicts[key] = CheckResult(
+                    index=case.index,
+                    visible=case.visible,
+                    status=status,
+                    credit=0.0,
+                    message=message,
+                    expected_shape=case.expected.shape,
                 )
-                not_run_cell = submission.not_run(eq.function)
-                if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
-                    verdict = dataclasses.replace(verdict, message=not_run_cell)
-                verdicts[key] = verdict
-                if outcome.status == CallStatus.OK and (eq, case, True) in repeats:
-                    first_calls[key] = outcome
-            if outcome.status == CallStatus.TIMEOUT:
-                not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
-                for chain in rubric.equations:  # a chain through a function that hangs would hang too
-                    if chain.outputs and chain is not eq and eq.function in chain.functions:
-                        not_run.setdefault(chain.id, not_run[eq.id])
-        imported = sandbox.import_outcome
-        notice = (
-            ""
-            if imported is None or imported.ok
-            else feedback.file_notice(submission.located(imported.failure), imported.after_hidden)
+            continue
+        if repeat and key not in first_calls:
+            continue  # the first call returned no array: nothing to compare with
+        outcome = sandbox.call(
+            eq.function,
+            [(n, case.inputs[n]) for n in plan_inputs(case.plan, case.inputs)],
+            case.expected.shape,
+            repeat or not case.visible,
+            plan=case.plan.request(),
+            setup_steps=len(case.plan.setup),
+            outputs=len(case.plan.outputs),
+            account=eq.id if eq.outputs else None,  # a chain's deaths are not its last function's
         )
-        if is_notebook_json(source):
-            notice = f"{feedback.NOTEBOOK_NOTICE} {notice}".strip()
-        return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES), notice
+        outcome = submission.located(outcome)  # a notebook's faults are worded by cell and line
+        if repeat:
+            verdicts[key] = check_repeat(case, verdicts[key], first_calls[key], outcome, settings, eq.function)
+        else:
+            others = [f for f in functions if f != eq.function]
+            verdict = (
+                check_outputs(eq, case, outcome, settings)
+                if eq.outputs
+                else check_case(eq, case, outcome, settings, others, found_elsewhere.get(eq.function))
+            )
+            not_run_cell = submission.not_run(eq.function)
+            if verdict.status == CaseStatus.MISSING and not_run_cell:  # the file's own fact: no hidden input in it
+                verdict = dataclasses.replace(verdict, message=not_run_cell)
+            verdicts[key] = verdict
+            if outcome.status == CallStatus.OK and key in repeats:
+                first_calls[key] = outcome
+        if outcome.status == CallStatus.TIMEOUT:
+            not_run[eq.id] = (CaseStatus.SKIPPED, feedback.skipped_after_timeout(eq.function))
+            for chain in rubric.equations:  # a chain through a function that hangs would hang too
+                if chain.outputs and chain is not eq and eq.function in chain.functions:
+                    not_run.setdefault(chain.id, not_run[eq.id])
+    imported = sandbox.import_outcome
+    notice = (
+        ""
+        if imported is None or imported.ok
+        else feedback.file_notice(submission.located(imported.failure), imported.after_hidden)
+    )
+    if is_notebook_json(source):
+        notice = f"{feedback.NOTEBOOK_NOTICE} {notice}".strip()
+    return verdicts, sandbox.protections, sandbox.shown_output(SHOWN_OUTPUT_BYTES), notice
 
 
 def grade_submission(
@@ -221,11 +243,19 @@ def grade_submission(
     metadata: Mapping[str, str] | None = None,
     *,
     host: SandboxHost,
+    preparation: Preparation | None = None,
 ) -> Report:
     """Grade one file against a rubric. Anything the submission does is data in the Report.
 
     ``host`` is what this process knows about its machine (its zygote, clean uids,
     refused mechanisms): each entry point makes one and passes it to every grade.
+    ``preparation``: the rubric's modules and visible cases (``preparation.prepare``),
+    when the caller grades many files against it; else they are prepared here.
+
+    The child is started before the cases are built (``Sandbox.begin``), so its start
+    and the submission's import run while they are, when its first call would be a
+    visible one anyway: output is shown up to the first hidden call, and an import
+    that a hidden call started shows none.
     """
     started = time.monotonic()
     path = Path(path)
@@ -233,12 +263,16 @@ def grade_submission(
     sha256 = hashlib.sha256(raw).hexdigest()  # of the file as submitted, as batch's resume compares
     submission = submission_source(path, raw)
     hidden_seed = seed if seed is not None else derive_hidden_seed(rubric.seed, sha256)
-    reference = load_reference(rubric)
-    mistakes = load_mistakes(rubric)
-    cases = build_cases(rubric, reference, hidden_seed)
-    prepared = time.monotonic()
     filename = module_filename(rubric.submission_filename or path.name)
-    verdicts, protections, shown, notice = run_calls(rubric, submission, filename, cases, protections, host)
+    not_run = forbidden_items(rubric, submission)
+    with open_sandbox(rubric, submission, filename, protections, host) as sandbox:
+        if rubric.settings.visible_cases and len(not_run) < len(rubric.equations):
+            sandbox.begin()
+        prepared = preparation if preparation is not None else prepare(rubric)
+        reference, mistakes = prepared.reference, prepared.mistakes
+        cases = build_cases(rubric, reference, hidden_seed, shown=prepared.visible)
+        built = time.monotonic()
+        verdicts, protections, shown, notice = run_calls(rubric, submission, cases, not_run, sandbox)
     ran = time.monotonic()
     results = {}
     checked = {eq.id: [(case, verdicts[(eq.id, case.index)]) for case in cases[eq.id]] for eq in rubric.equations}
@@ -272,8 +306,8 @@ def grade_submission(
         notes=submission.notes,
         metadata=dict(metadata or {}),
         timings={
-            "prepare_seconds": round(prepared - started, 4),
-            "run_seconds": round(ran - prepared, 4),
+            "prepare_seconds": round(built - started, 4),
+            "run_seconds": round(ran - built, 4),
             "total_seconds": round(time.monotonic() - started, 4),
         },
     )

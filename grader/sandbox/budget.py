@@ -34,6 +34,11 @@ class Budget:
         self.deaths: Counter[tuple] = Counter()
         self.stopped: set[str] = set()
 
+    def extend(self, seconds: float) -> None:
+        """End ``seconds`` later: time the parent spent on its own work (building cases while the
+        child imported, ``Sandbox.begin``) is not the submission's."""
+        self.end += max(0.0, seconds)
+
     def deadline(self, own: float) -> float:
         """A call's or import's deadline, cut to the end of the budget."""
         return min(own, self.end)

@@ -7,7 +7,8 @@ RLIMIT_NPROC first where the child has a uid of its own, RLIMIT_AS last.
 ``python -I -c`` with the launcher's program) and waits for its "started" frame, so
 anything that fails before the submission runs is the machine's fault: a mechanism
 that failed names itself (``MechanismFailed``), and the session starts the child
-again without it. The caller (``session.Sandbox``) owns what comes after: sweeping the
+again without it. Its two halves, ``launch_child`` and ``await_started``, let the
+session queue the submission and do other work in between (``handoff.py``). The caller (``session.Sandbox``) owns what comes after: sweeping the
 uid, restarting, calling.
 """
 
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from grader.errors import ProtocolError, SandboxError
 from grader.sandbox import wire
@@ -74,6 +75,16 @@ def plan_confinement(
     )
 
 
+@dataclass(frozen=True)
+class Launch:
+    """A child that was forked or spawned but may not have said "started" yet (``launch_child``)."""
+
+    proc: ChildProcess
+    reader: wire.FrameReader
+    writer_fd: int  # requests, non-blocking
+    report_fd: int  # where a mechanism that failed names itself; closed by ``await_started``
+
+
 def start_child(
     confinement: Confinement, zygote: Zygote | None, transcript: Transcript, protections: Protections
 ) -> tuple[ChildProcess, wire.FrameReader, int]:
@@ -82,6 +93,20 @@ def start_child(
     Raises ``MechanismFailed`` when an isolation mechanism broke the start (the caller
     retries without it) and ``SandboxError`` when Python itself can't start; either way
     the failed child is killed and its descriptors closed.
+    """
+    launch = launch_child(confinement, zygote, transcript, protections)
+    await_started(launch, transcript, protections, time.monotonic() + STARTUP_SECONDS)
+    return launch.proc, launch.reader, launch.writer_fd
+
+
+def launch_child(
+    confinement: Confinement, zygote: Zygote | None, transcript: Transcript, protections: Protections
+) -> Launch:
+    """Fork (or spawn) a child without waiting for it to confine itself and say "started".
+
+    The child reads no request before its "started" frame, so one may be queued in its
+    pipe meanwhile (``Sandbox.begin``). Raises as ``start_child`` does when the fork or
+    spawn itself fails; a failure after it is ``await_started``'s to find.
     """
     req_read, req_write = os.pipe()
     rep_read, rep_write = os.pipe()
@@ -117,20 +142,30 @@ def start_child(
     for fd in (req_read, rep_write, report_write):
         os.close(fd)
     os.set_blocking(req_write, False)
-    reader = wire.FrameReader(rep_read)
+    return Launch(proc, wire.FrameReader(rep_read), req_write, report_read)
+
+
+def await_started(launch: Launch, transcript: Transcript, protections: Protections, deadline: float) -> None:
+    """Wait until ``deadline`` for the child's "started" frame; on anything else, find why and clean up.
+
+    Raises ``MechanismFailed`` or ``SandboxError`` as ``start_child`` does, the child
+    killed and every descriptor of the launch closed. On success only ``report_fd`` is closed.
+    """
+    proc, reader = launch.proc, launch.reader
     try:
-        hello = reader.read_header(time.monotonic() + STARTUP_SECONDS)
+        hello = reader.read_header(deadline)
     except (wire.Timeout, EOFError, ProtocolError):
         hello = None
     if hello == {"status": "started"}:
-        os.close(report_read)
-        return proc, reader, req_write
+        os.close(launch.report_fd)
+        return
     code = proc.wait(1.0)
     mark = len(transcript.data)
     proc.kill()
-    for fd in (req_write, rep_read):
+    for fd in (launch.writer_fd, reader.fd):
         os.close(fd)
     transcript.close_capture()
+    report_read = launch.report_fd
     os.set_blocking(report_read, False)  # every writer is gone by now; never wait on it regardless
     try:
         reason = os.read(report_read, 1000).decode(errors="replace")

@@ -26,6 +26,7 @@ import importlib.machinery
 import json
 import marshal
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -173,6 +174,27 @@ class Zygote:
                 if isinstance(err, (OSError, ValueError, ZygoteError)):
                     raise ZygoteError(f"the zygote failed: {err}") from err
                 raise
+
+    def booted(self) -> bool:
+        """Has it answered its boot message? Never waits (``Sandbox.begin`` asks before building cases).
+
+        A boot that failed closes it, as a failed request does; False then, and while it boots.
+        """
+        if self.ready:
+            return self.usable
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if not self.usable or not select.select([self.sock], [], [], 0)[0]:
+                return False
+            self._reply(STARTUP_SECONDS)
+            self.ready = True
+            return True
+        except (OSError, ValueError, ZygoteError):
+            self.close()
+            return False
+        finally:
+            self.lock.release()
 
     def _reply(self, timeout: float) -> dict:
         self.sock.settimeout(timeout)

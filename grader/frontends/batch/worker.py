@@ -1,4 +1,4 @@
-"""A batch worker process: load the rubric once, then grade one task at a time and write its report.
+"""A batch worker process: load the rubric and build its visible cases once, then grade one task at a time.
 
 Workers are forked from a ``forkserver`` that imported this module (and with it the
 grader and numpy) once. A worker never runs student code itself: ``grade_submission``
@@ -30,6 +30,7 @@ from grader.errors import GraderError, SubmissionFileError
 from grader.frontends.batch.outdir import write_checked_report
 from grader.frontends.batch.tasks import Outcome, Task, failure, outcome_of
 from grader.grading.pipeline import grade_submission
+from grader.grading.preparation import Preparation, prepare
 from grader.grading.report import NotGraded, report_to_dict
 from grader.sandbox.host import SandboxHost
 
@@ -74,14 +75,25 @@ class MainWatch:
             raise WorkerStop
 
 
-def grade_task(task: Task, rubric: Rubric, host: SandboxHost, watch: MainWatch | None = None) -> Outcome:
-    """Grade one submission and write its report; never raises for anything about the submission."""
+def grade_task(
+    task: Task,
+    rubric: Rubric,
+    host: SandboxHost,
+    watch: MainWatch | None = None,
+    preparation: Preparation | None = None,
+) -> Outcome:
+    """Grade one submission and write its report; never raises for anything about the submission.
+
+    ``preparation``: the rubric's modules and visible cases, made once per worker (``prepare_once``).
+    """
     started = time.monotonic()
     submission = task.submission
     try:
         if submission.path is None:
             raise SubmissionFileError(submission.problem)
-        report = grade_submission(submission.path, rubric, metadata=submission.metadata(), host=host)
+        report = grade_submission(
+            submission.path, rubric, metadata=submission.metadata(), host=host, preparation=preparation
+        )
         document = report_to_dict(report)
     except SubmissionFileError as err:  # named by its place in the class, so shards on other machines agree
         message = str(err).replace(str(submission.path), submission.source) if submission.path else str(err)
@@ -100,6 +112,18 @@ def grade_task(task: Task, rubric: Rubric, host: SandboxHost, watch: MainWatch |
         watch.check()
     write_checked_report(document, task.report, report)
     return outcome_of(document, submission.id, time.monotonic() - started)
+
+
+def prepare_once(rubric: Rubric) -> Preparation | None:
+    """The rubric's modules and visible cases for every grade of this worker; None if they fail to build.
+
+    Then each grade prepares its own and fails as it would have (a report that names
+    the grader's fault, per submission), so one broken rubric does not stop the worker.
+    """
+    try:
+        return prepare(rubric)
+    except Exception:  # noqa: BLE001 - each grade meets the same fault again and reports it
+        return None
 
 
 def _stop(signum, frame):  # pragma: no cover - runs in the worker
@@ -122,14 +146,16 @@ def run_worker(conn: multiprocessing.connection.Connection, rubric_path: str) ->
     watch = MainWatch(conn)
     host = SandboxHost()  # this worker's zygote, clean uids and refused mechanisms
     try:
+        host.start_zygote()  # it boots while the rubric loads and the visible cases are built
         rubric = load_rubric(rubric_path)
+        preparation = prepare_once(rubric)
         while True:
             task = conn.recv()
             if task is None:
                 return
             watch.busy = True
             watch.check()  # gone between sending the task and our reading it
-            outcome = grade_task(task, rubric, host, watch)
+            outcome = grade_task(task, rubric, host, watch, preparation)
             watch.busy = False
             conn.send(outcome)
     except (WorkerStop, EOFError, BrokenPipeError):
