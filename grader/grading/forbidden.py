@@ -48,7 +48,7 @@ def find_forbidden_imports(source: bytes, forbidden: tuple[str, ...]) -> list[Fo
         return []  # the import itself will fail and say why
     banned = set(forbidden)
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    uses = {name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} for name, node in defs.items()}
+    uses: dict[str, set[str]] | None = None  # who names whom: walked only once a function imports a banned module
     results: list[ForbiddenImport] = []
     for stmt in tree.body:
         owner = getattr(stmt, "name", None) if stmt in defs.values() else None
@@ -58,6 +58,8 @@ def find_forbidden_imports(source: bytes, forbidden: tuple[str, ...]) -> list[Fo
             if owner is None:
                 results.append(ForbiddenImport(module, lineno, None))
                 continue
+            if uses is None:
+                uses = {name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} for name, node in defs.items()}
             reach = {owner}
             changed = True
             while changed:
