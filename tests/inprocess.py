@@ -14,7 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
-from grader.grading.cases import Case
+from grader.grading.case import Case
 from grader.grading.checks import CheckResult, check_case, check_repeat
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 

@@ -10,7 +10,8 @@ from grader.assignment.expressions import parse_expression
 from grader.assignment.items import DimRule
 from grader.assignment.reference import load_reference
 from grader.assignment.rubric import load_rubric
-from grader.grading.cases import build_case, build_cases, derive_hidden_seed, equation_rng, visible_sizes
+from grader.grading.case import build_case
+from grader.grading.cases import build_cases, derive_hidden_seed, equation_rng, visible_sizes
 from grader.grading.draws import dim_rules, draw_dims, repeated_sizes
 
 LAYERS_RUBRIC = REPO / "rubrics" / "layers.yaml"

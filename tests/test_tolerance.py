@@ -18,7 +18,8 @@ from inprocess import check, in_dtype, load_fixture
 from conftest import FIXTURES, QUIZ4_RUBRIC
 from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import load_rubric
-from grader.grading.cases import Case, build_cases
+from grader.grading.case import Case
+from grader.grading.cases import build_cases
 from grader.grading.checks import CaseStatus, wrong_entries
 from grader.grading.diagnosis import diagnose
 

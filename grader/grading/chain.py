@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from grader.assignment.rubric import Equation, Settings
 from grader.grading import feedback, feedback_chain, hints
-from grader.grading.cases import Case
+from grader.grading.case import Case
 from grader.grading.checks import CALL_TO_CASE, CaseStatus, CheckResult, check_case
 from grader.grading.scoring import Diagnosis, EquationResult, EquationStatus
 from grader.grading.shapes import mismatch_facts

@@ -25,7 +25,7 @@ import numpy as np
 
 from grader.assignment.rubric import Equation, Settings, Tolerance
 from grader.grading import feedback, feedback_verdicts, hints
-from grader.grading.cases import Case
+from grader.grading.case import Case
 from grader.grading.shapes import mismatch_facts, shape_lead, squeeze_shape
 from grader.sandbox.outcomes import CallOutcome, CallStatus
 

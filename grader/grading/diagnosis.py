@@ -22,7 +22,7 @@ import numpy as np
 from grader.assignment.rubric import Equation, Settings
 from grader.grading import feedback_verdicts, hints
 from grader.grading.calls import CallPlan, module_lookup, run_plan
-from grader.grading.cases import Case
+from grader.grading.case import Case
 from grader.grading.checks import (
     CaseStatus,
     CheckResult,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.assignment.rubric import Settings
-from grader.grading.cases import Case
+from grader.grading.case import Case
 from grader.grading.checks import CaseStatus, CheckResult, wrong_entries
 
 MAX_CELLS = 64  # per axis, in the SVG

@@ -22,7 +22,8 @@ from pathlib import Path
 from grader.assignment.rubric import Equation, Rubric
 from grader.errors import SubmissionFileError
 from grader.grading import feedback
-from grader.grading.cases import Case, build_cases, derive_hidden_seed, plan_inputs
+from grader.grading.case import Case, plan_inputs
+from grader.grading.cases import build_cases, derive_hidden_seed
 from grader.grading.chain import check_outputs, diagnose_chain
 from grader.grading.checks import CaseStatus, CheckResult, check_case, check_repeat
 from grader.grading.diagnosis import diagnose

@@ -22,7 +22,8 @@ import numpy as np
 
 from grader.assignment.reference import load_mistakes, load_reference
 from grader.assignment.rubric import Rubric
-from grader.grading.cases import Case, build_cases, case_probes
+from grader.grading.case import Case
+from grader.grading.cases import build_cases, case_probes
 
 
 @dataclass(frozen=True, eq=False)

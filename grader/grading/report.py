@@ -29,7 +29,8 @@ import grader
 from grader.assignment.rubric import Rubric
 from grader.files import write_json_atomic
 from grader.grading import feedback_verdicts
-from grader.grading.cases import Case, derive_hidden_seed
+from grader.grading.case import Case
+from grader.grading.cases import derive_hidden_seed
 from grader.grading.scoring import EquationResult
 from grader.sandbox.outcomes import Protections
 from grader.schemas import schema_error

@@ -13,7 +13,7 @@ import numpy as np
 
 from grader.assignment.rubric import Equation
 from grader.grading import hints
-from grader.grading.cases import Case
+from grader.grading.case import Case
 
 
 def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
