@@ -149,3 +149,48 @@ def test_a_mechanism_that_fails_a_begun_child_is_done_without_as_at_a_call(boote
         assert outcome.status == CallStatus.OK and box.cgroup is None and box.starts == 1
         assert box.protections.memory_bound.reason.startswith("cannot join it: No such file")
         assert box.shown_output(1000) == "imported\n"
+
+
+def test_a_caller_away_longer_than_the_start_up_limit_takes_the_child_over_with_every_protection(booted, monkeypatch):
+    """A child that said "started" long ago is no failed start: no mechanism is dropped, no output quoted."""
+    import grader.sandbox.startup as startup
+
+    source = b'print("message from the student")\n\ndef twice(a):\n    return 2 * a\n'
+    with Sandbox(source, "loud.py", LIMITS, host=booted) as box:
+        before = box.protections
+        assert box.begin()
+        monkeypatch.setattr(startup, "STARTUP_SECONDS", 0.2)
+        time.sleep(0.6)
+        assert call(box).status == CallStatus.OK
+        assert box.protections == before and box.starts == 1
+    assert not booted.failed_mechanisms
+    with Sandbox(FAST, "fast.py", LIMITS, host=booted) as after:
+        assert after.protections == before, "the next submission lost a protection"
+        assert not any("student" in note for note in after.protections.notes)
+
+
+def test_a_hidden_first_call_shows_none_of_a_begun_childs_import_output(booted):
+    """As when the hidden call starts the child itself: the import ran after the last thing students may see."""
+    shown = []
+    for begin in (True, False):
+        with Sandbox(FAST, "fast.py", LIMITS, host=booted) as box:
+            if begin:
+                assert box.begin()
+                time.sleep(0.3)  # the import has printed by now
+            assert call(box, hidden=True).status == CallStatus.OK
+            shown.append(box.shown_output(1000))
+    assert shown == ["", ""]
+
+
+def test_the_callers_work_before_the_first_call_is_not_counted_against_the_budget_without_begin(booted):
+    limits = Limits(
+        time_limit=2.0,
+        import_time_limit=1.0,
+        memory_bytes=1 << 30,
+        output_bytes=1 << 20,
+        processes=64,
+        submission_seconds=1.0,
+    )
+    with Sandbox(FAST, "fast.py", limits, host=booted) as box:
+        time.sleep(1.5)  # building the cases, say, without a child begun
+        assert call(box).status == CallStatus.OK

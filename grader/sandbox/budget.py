@@ -35,8 +35,8 @@ class Budget:
         self.stopped: set[str] = set()
 
     def extend(self, seconds: float) -> None:
-        """End ``seconds`` later: time the parent spent on its own work (building cases while the
-        child imported, ``Sandbox.begin``) is not the submission's."""
+        """End ``seconds`` later: time the parent spent on its own work (before the first call, while a
+        begun child imported; waiting on an import run again) is not the submission's."""
         self.end += max(0.0, seconds)
 
     def deadline(self, own: float) -> float:

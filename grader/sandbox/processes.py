@@ -151,9 +151,13 @@ class Transcript:
 
     def hide_from_here(self) -> None:
         """A hidden input is about to be sent: what was printed before it is all students may see."""
+        self.hide_at(None)
+
+    def hide_at(self, mark: int | None) -> None:
+        """As ``hide_from_here``, but nothing printed after ``mark`` is shown either (None: up to now)."""
         if self.shown_end is None:
             self.absorb()
-            self.shown_end = len(self.data)
+            self.shown_end = len(self.data) if mark is None else min(mark, len(self.data))
 
     @property
     def hidden_seen(self) -> bool:

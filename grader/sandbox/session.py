@@ -116,6 +116,7 @@ class Sandbox(ChildStartup):
         self._covers: tuple[str, ...] = ()
         self._uid = host.next_uid()  # one per submission (host.py)
         self.budget = Budget(limits.submission_seconds)
+        self.opened: float | None = time.monotonic()  # until the first call (``call`` credits the time between)
         self.cgroup, bound = bound_memory(group_name(self._uid), limits, self.uid is not None, host.failed_mechanisms)
         self.protections = replace(self.protections, memory_bound=bound)
         self._configure()
@@ -202,8 +203,13 @@ class Sandbox(ChildStartup):
         counts (a call chaining several functions is not the graded function's alone).
         """
         account = account or function
+        if self.opened is not None:  # the budget runs from the first call: the caller's work before it is its own
+            self.budget.extend(time.monotonic() - self.opened)
+            self.opened = None
         if hidden:
-            self.transcript.hide_from_here()
+            # A child begun ahead of this call imported before it: as if this call had started
+            # it, none of that import's output is shown.
+            self.transcript.hide_at(self.handoff.mark if self.handoff is not None else None)
         if self.handoff is not None:
             self.ensure_started()  # first: the caller's time since begin() is credited to the budget
         refused = self.budget.refusal(account)

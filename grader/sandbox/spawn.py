@@ -145,11 +145,16 @@ def launch_child(
     return Launch(proc, wire.FrameReader(rep_read), req_write, report_read)
 
 
-def await_started(launch: Launch, transcript: Transcript, protections: Protections, deadline: float) -> None:
+def await_started(
+    launch: Launch, transcript: Transcript, protections: Protections, deadline: float, quote_output: bool = True
+) -> None:
     """Wait until ``deadline`` for the child's "started" frame; on anything else, find why and clean up.
 
     Raises ``MechanismFailed`` or ``SandboxError`` as ``start_child`` does, the child
     killed and every descriptor of the launch closed. On success only ``report_fd`` is closed.
+    The reason quotes the last line the child printed (the loader's words: no request is
+    read before "started"), unless ``quote_output`` is False: a child with a request
+    queued may have run the submission by then, and a reason is kept for every later one.
     """
     proc, reader = launch.proc, launch.reader
     try:
@@ -176,6 +181,7 @@ def await_started(launch: Launch, transcript: Transcript, protections: Protectio
         raise MechanismFailed(*reason.split("\t", 1))
     tail = bytes(transcript.data[mark:][-300:]).decode(errors="replace").strip().splitlines()
     del transcript.data[mark:]  # the machine's words, not the student's output
+    tail = tail if quote_output else []
     why = f"Python could not start in it (exit code {code}{': ' + tail[-1] if tail else ''})"
     for mechanism in ("minimal_filesystem", "syscall_filter", "namespaces"):
         if getattr(protections, mechanism):

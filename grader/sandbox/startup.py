@@ -186,9 +186,12 @@ class ChildStartup:
         handoff, self.handoff = self.handoff, None
         self.starts += 1
         sure_by = handoff.sure_by
-        self.budget.extend(time.monotonic() - handoff.sent)  # the caller's own time
+        # However long the caller was away, a "started" frame already waiting is read: the
+        # start-up limit is the child's, not the caller's. The child may have imported the
+        # submission since, so a failed start quotes none of its output.
+        deadline = max(handoff.sent + STARTUP_SECONDS, time.monotonic() + 1.0)
         try:
-            await_started(handoff.launch, self.transcript, self.protections, handoff.sent + STARTUP_SECONDS)
+            await_started(handoff.launch, self.transcript, self.protections, deadline, quote_output=False)
         except (MechanismFailed, SandboxError) as err:
             self.proc, self.reader, self.writer_fd = None, None, None  # killed and closed by await_started
             self._stop_child()
