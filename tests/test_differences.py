@@ -84,6 +84,7 @@ class Counted:
         return self.forward(*args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment, item_id", list(items()))
 def test_every_item_differences_bit_for_bit_as_one_entry_at_a_time(assignments, assignment, item_id):
     # with `batched` and `stacked` off, so that every forward meets the stacked copies

@@ -49,6 +49,7 @@ def test_visible_sizes_read_off_the_visible_cases_are_the_replayed_ones(name):
         assert sizes_of(prepared.visible[eq.id]) == visible_sizes(rubric, eq, reference), eq.id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUBRICS)
 def test_cases_built_on_prepared_visible_cases_are_the_cases_built_from_scratch(name):
     rubric = rubric_named(name)

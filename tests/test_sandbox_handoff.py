@@ -66,6 +66,7 @@ def test_a_begun_child_answers_the_first_call_as_one_started_by_it(booted):
         assert box.starts == 1 and box.shown_output(1000) == "imported\n"
 
 
+@pytest.mark.slow
 def test_the_parents_work_after_begin_does_not_turn_a_fast_import_into_a_timeout(booted):
     """The parent comes back after more than the import's limit: the import is timed again, from its own request."""
     with Sandbox(FAST, "fast.py", LIMITS, host=booted) as box:
@@ -77,6 +78,7 @@ def test_the_parents_work_after_begin_does_not_turn_a_fast_import_into_a_timeout
         assert box.shown_output(1000) == "imported\n", "the first child's output is shown along with the second's"
 
 
+@pytest.mark.slow
 def test_the_parents_work_after_begin_is_not_counted_against_the_submissions_budget(booted):
     limits = Limits(
         time_limit=2.0,
@@ -92,6 +94,7 @@ def test_the_parents_work_after_begin_is_not_counted_against_the_submissions_bud
         assert call(box).status == CallStatus.OK
 
 
+@pytest.mark.slow
 def test_an_import_slower_than_its_limit_is_a_timeout_after_begin_too(booted):
     with Sandbox(SLOW, "slow.py", LIMITS, host=booted) as box:
         assert box.begin()
@@ -182,6 +185,7 @@ def test_a_hidden_first_call_shows_none_of_a_begun_childs_import_output(booted):
     assert shown == ["", ""]
 
 
+@pytest.mark.slow
 def test_the_callers_work_before_the_first_call_is_not_counted_against_the_budget_without_begin(booted):
     limits = Limits(
         time_limit=2.0,
