@@ -210,8 +210,6 @@ class Sandbox(ChildStartup):
             # A child begun ahead of this call imported before it: as if this call had started
             # it, none of that import's output is shown.
             self.transcript.hide_at(self.handoff.mark if self.handoff is not None else None)
-        if self.handoff is not None:
-            self.ensure_started()  # first: the caller's time since begin() is credited to the budget
         refused = self.budget.refusal(account)
         if refused is not None and (self.import_outcome is None or self.import_outcome.ok):
             return refused  # before a restart: that is what costs

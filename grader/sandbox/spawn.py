@@ -179,9 +179,9 @@ def await_started(
     os.close(report_read)
     if "\t" in reason:  # a forked child names the mechanism that failed, as a preexec does
         raise MechanismFailed(*reason.split("\t", 1))
-    tail = bytes(transcript.data[mark:][-300:]).decode(errors="replace").strip().splitlines()
+    printed = bytes(transcript.data[mark:][-300:]) if quote_output else b""
     del transcript.data[mark:]  # the machine's words, not the student's output
-    tail = tail if quote_output else []
+    tail = printed.decode(errors="replace").strip().splitlines()
     why = f"Python could not start in it (exit code {code}{': ' + tail[-1] if tail else ''})"
     for mechanism in ("minimal_filesystem", "syscall_filter", "namespaces"):
         if getattr(protections, mechanism):

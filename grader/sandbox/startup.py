@@ -72,14 +72,24 @@ class ChildStartup:
             parent_pid=zygote.pid if zygote is not None else os.getpid(),
         )
 
-    def _spawn(self) -> None:
-        """Start a child and wait for its "started" frame; MechanismFailed if isolation broke it."""
+    def _plan_child(self) -> tuple[Zygote | None, Confinement]:
+        """The zygote to fork the next child (None: spawn it) and its confinement, its uid swept first.
+
+        The zygote is looked up after the sweep, which goes through it and may find it
+        gone: a confinement names the parent it must find (the zygote, or this process).
+        The uid counts as in use from here, since a start that fails may leave a process.
+        """
         if self.uid is not None:
             self.host.sweep_if_needed(self.uid)
         zygote = self.host.running_zygote()
         confinement = self._confinement(zygote)
         if self.uid is not None:
             self.host.mark_in_use(self.uid)
+        return zygote, confinement
+
+    def _spawn(self) -> None:
+        """Start a child and wait for its "started" frame; MechanismFailed if isolation broke it."""
+        zygote, confinement = self._plan_child()
         try:
             self.proc, self.reader, self.writer_fd = start_child(confinement, zygote, self.transcript, self.protections)
         except BaseException:
@@ -156,14 +166,10 @@ class ChildStartup:
         """
         if self.starts or self.proc is not None or self.handoff is not None:
             return False
-        zygote = self.host.running_zygote()
-        if zygote is not None and not zygote.booted():
+        booting = self.host.running_zygote()
+        if booting is not None and not booting.booted():
             return False
-        if self.uid is not None:
-            self.host.sweep_if_needed(self.uid)
-        confinement = self._confinement(zygote)
-        if self.uid is not None:
-            self.host.mark_in_use(self.uid)
+        zygote, confinement = self._plan_child()
         mark = len(self.transcript.data)
         try:
             launch = launch_child(confinement, zygote, self.transcript, self.protections)
