@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -54,29 +55,14 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True
     )
     assert installed.returncode == 0, installed.stderr
-    report = tmp_path / "r.json"
-    graded = subprocess.run(
-        [str(venv / "bin" / "grade"), str(REPO / "examples" / "quiz4_submission.py"), "-o", str(report), "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert graded.returncode == 0, graded.stderr
-    document = json.loads(report.read_text())
+    document = grade_installed(venv, REPO / "examples" / "quiz4_submission.py", tmp_path)
     assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "quiz4.yaml")
     assert 0 < document["score"] < document["max_score"]
 
     # the second assignment is installed too, and a file named layers.py picks its rubric
     submission = tmp_path / "layers.py"
     submission.write_bytes((REPO / "solutions" / "layers.py").read_bytes())
-    graded = subprocess.run(
-        [str(venv / "bin" / "grade"), str(submission), "-o", str(report), "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert graded.returncode == 0, graded.stderr
-    document = json.loads(report.read_text())
+    document = grade_installed(venv, submission, tmp_path)
     assert document["grader"]["rubric"] == str(venv / "share" / "grader" / "rubrics" / "layers.yaml")
     assert document["score"] == document["max_score"] > 0
 
@@ -92,3 +78,16 @@ def test_a_wheel_install_grades_with_the_bundled_rubric(tmp_path):
         assert archive.read("run_autograder").startswith(b"#!/usr/bin/env bash")
     assert modes["setup.sh"] & 0o777 == modes["run_autograder"] & 0o777 == 0o755
     assert "grader/frontends/gradescope/fallback_results.json" in modes
+
+
+def grade_installed(venv: Path, submission: Path, folder: Path) -> dict:
+    """The report of the installed `grade` on one file, run from ``folder`` (it must exit 0)."""
+    report = folder / "r.json"
+    graded = subprocess.run(
+        [str(venv / "bin" / "grade"), str(submission), "-o", str(report), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+    )
+    assert graded.returncode == 0, graded.stderr
+    return json.loads(report.read_text())

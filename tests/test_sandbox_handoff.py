@@ -3,6 +3,7 @@ started at the call, with the parent's own time counted against none of them."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from grader.sandbox.processes import process_state
 from grader.sandbox.session import Sandbox
 
 LIMITS = Limits(time_limit=2.0, import_time_limit=1.0, memory_bytes=1 << 30, output_bytes=1 << 20, processes=64)
+BUDGETED = dataclasses.replace(LIMITS, submission_seconds=1.0)  # a budget the parent alone could spend
 needs_zygote = pytest.mark.skipif(not SandboxHost().use_zygote, reason="the zygote runs on Linux only")
 
 FAST = b"""
@@ -80,15 +82,7 @@ def test_the_parents_work_after_begin_does_not_turn_a_fast_import_into_a_timeout
 
 @pytest.mark.slow
 def test_the_parents_work_after_begin_is_not_counted_against_the_submissions_budget(booted):
-    limits = Limits(
-        time_limit=2.0,
-        import_time_limit=1.0,
-        memory_bytes=1 << 30,
-        output_bytes=1 << 20,
-        processes=64,
-        submission_seconds=1.0,
-    )
-    with Sandbox(FAST, "fast.py", limits, host=booted) as box:
+    with Sandbox(FAST, "fast.py", BUDGETED, host=booted) as box:
         assert box.begin()
         time.sleep(1.5)
         assert call(box).status == CallStatus.OK
@@ -187,14 +181,6 @@ def test_a_hidden_first_call_shows_none_of_a_begun_childs_import_output(booted):
 
 @pytest.mark.slow
 def test_the_callers_work_before_the_first_call_is_not_counted_against_the_budget_without_begin(booted):
-    limits = Limits(
-        time_limit=2.0,
-        import_time_limit=1.0,
-        memory_bytes=1 << 30,
-        output_bytes=1 << 20,
-        processes=64,
-        submission_seconds=1.0,
-    )
-    with Sandbox(FAST, "fast.py", limits, host=booted) as box:
+    with Sandbox(FAST, "fast.py", BUDGETED, host=booted) as box:
         time.sleep(1.5)  # building the cases, say, without a child begun
         assert call(box).status == CallStatus.OK
